@@ -1,0 +1,56 @@
+"""Drift reports, read-only, with Evidently's HTML one click away."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from drift.models import DriftReport
+
+
+@admin.register(DriftReport)
+class DriftReportAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "status", "model_version", "method", "n_drifted",
+                    "n_features", "share_drifted", "dataset_drift", "current_rows", "html_link"]
+    list_filter = ["status", "dataset_drift"]
+    exclude = ["html", "features"]
+    readonly_fields = ["feature_table", "html_link"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def get_urls(self):
+        view = staff_member_required(self.html_view)
+        return [path("<int:pk>/html/", self.admin_site.admin_view(view),
+                     name="drift_driftreport_html")] + super().get_urls()
+
+    def html_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        report = get_object_or_404(DriftReport, pk=pk)
+        if not report.html:
+            return HttpResponse(f"No HTML for this report ({report.status}: {report.message})",
+                                content_type="text/plain", status=404)
+        return HttpResponse(report.html)
+
+    @admin.display(description="report")
+    def html_link(self, obj: DriftReport) -> str:
+        if not obj.html:
+            return obj.message or "—"
+        return format_html('<a href="{}" target="_blank">Evidently report</a>',
+                           reverse("admin:drift_driftreport_html", args=[obj.pk]))
+
+    @admin.display(description="Features")
+    def feature_table(self, obj: DriftReport) -> str:
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{:.5f}</td><td>{}</td><td>{}</td></tr>",
+            ((f["feature"], f["method"], f["score"], f["threshold"],
+              "DRIFT" if f["drifted"] else "ok") for f in obj.features),
+        )
+        return format_html("<table><tr><th>feature</th><th>method</th><th>score</th>"
+                           "<th>threshold</th><th>drifted</th></tr>{}</table>", rows)

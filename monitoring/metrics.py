@@ -1,0 +1,130 @@
+"""Every Prometheus metric of the product, defined once, with its help text.
+
+Process-local counters and histograms live here. Values that the database knows better (the
+active variant, consumer lag at the last batch, the latest drift report, prediction age) are
+read at scrape time by `monitoring.collectors.DatabaseCollector`, so every web worker reports
+the same numbers. Names keep the `volatility_` prefix the operators' dashboards already use.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+# --- API --------------------------------------------------------------------------------------
+API_REQUESTS = Counter(
+    "volatility_api_requests_total",
+    "API requests answered, by endpoint, served variant and HTTP status.",
+    ["endpoint", "variant", "status"],
+)
+API_ERRORS = Counter(
+    "volatility_api_errors_total",
+    "API requests answered with an error (4xx/5xx), by endpoint and error kind.",
+    ["endpoint", "kind"],
+)
+API_LATENCY = Histogram(
+    "volatility_api_latency_seconds",
+    "Time to answer an API request, by endpoint and served variant.",
+    ["endpoint", "variant"],
+    buckets=LATENCY_BUCKETS,
+)
+API_ROWS_SCORED = Counter(
+    "volatility_api_rows_scored_total",
+    "Feature rows scored by the predict endpoint, by served variant.",
+    ["variant"],
+)
+MODEL_LOAD_FAILURES = Counter(
+    "volatility_model_load_failures_total",
+    "ML artifacts refused at load (sha256 mismatch, corrupt, untrusted types).",
+    ["model_version"],
+)
+
+# --- Stream consumer --------------------------------------------------------------------------
+CONSUMER_MESSAGES = Counter(
+    "volatility_consumer_messages_processed_total",
+    "Kafka messages the consumer has processed, by outcome (scored, skipped, dead_lettered).",
+    ["outcome"],
+)
+CONSUMER_ERRORS = Counter(
+    "volatility_consumer_errors_total",
+    "Consumer errors, by kind (poison message reasons, broker and database failures).",
+    ["kind"],
+)
+CONSUMER_BATCH_SECONDS = Histogram(
+    "volatility_consumer_batch_seconds",
+    "Time to process one consumer batch: features, scoring, database commit.",
+    buckets=LATENCY_BUCKETS,
+)
+PREDICTIONS_WRITTEN = Counter(
+    "volatility_predictions_total",
+    "Prediction rows written by the consumer, by served variant.",
+    ["variant"],
+)
+TICK_TO_PREDICTION = Histogram(
+    "volatility_tick_to_prediction_seconds",
+    "From a tick's exchange time to its prediction row being committed.",
+    buckets=LATENCY_BUCKETS,
+)
+
+# --- Drift ------------------------------------------------------------------------------------
+DRIFT_REPORTS = Counter(
+    "volatility_drift_reports_total",
+    "Drift report runs, by status (ok, skipped, failed).",
+    ["status"],
+)
+
+
+# --- Read from the database at scrape time ----------------------------------------------------
+class DatabaseCollector:
+    """Gauges whose truth is in the database, so every web worker reports the same values."""
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        from drift.models import DriftReport
+        from monitoring.selectors import prediction_age_seconds
+        from predictions.models import ServiceConfig, StreamLease, StreamOffset
+
+        config = ServiceConfig.objects.select_related("active_model_version").first()
+        if config is not None:
+            active = GaugeMetricFamily("volatility_active_variant",
+                                       "1 for the variant the configuration serves.",
+                                       labels=["variant"])
+            for variant in ("ml", "baseline"):
+                active.add_metric([variant], 1.0 if config.active_variant == variant else 0.0)
+            yield active
+            info = GaugeMetricFamily("volatility_model_info", "The promoted model version.",
+                                     labels=["model_version", "sha256"])
+            if config.active_model_version is not None:
+                mv = config.active_model_version
+                info.add_metric([mv.name, mv.sha256], 1.0)
+            yield info
+        lag = GaugeMetricFamily("volatility_consumer_lag",
+                                "Messages behind the high watermark at the consumer's last batch.",
+                                labels=["topic", "partition"])
+        for row in StreamOffset.objects.exclude(lag=None):
+            lag.add_metric([row.topic, str(row.partition)], float(row.lag))
+        yield lag
+        lease = StreamLease.objects.filter(last_run_at__isnull=False).first()
+        if lease is not None:
+            from django.utils import timezone
+
+            yield GaugeMetricFamily(
+                "volatility_consumer_last_run_age_seconds",
+                "Seconds since a consumer run last reported.",
+                value=(timezone.now() - lease.last_run_at).total_seconds(),
+            )
+        age = prediction_age_seconds()
+        if age is not None:
+            yield GaugeMetricFamily("volatility_last_prediction_age_seconds",
+                                    "Seconds since the newest prediction row was written.",
+                                    value=age)
+        report = DriftReport.objects.filter(status=DriftReport.OK).first()
+        if report is not None:
+            yield GaugeMetricFamily("volatility_drift_share",
+                                    "Share of features drifted in the latest drift report.",
+                                    value=report.share_drifted or 0.0)
+            yield GaugeMetricFamily("volatility_drift_detected",
+                                    "1 when the latest drift report crossed the share threshold.",
+                                    value=1.0 if report.dataset_drift else 0.0)

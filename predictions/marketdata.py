@@ -1,0 +1,262 @@
+"""Canonical ticks and the parsers for the exchange formats we accept.
+
+Pure Python, no Django: the ingest command, the stream consumer and training all parse
+messages here, so a message means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+# Advanced Trade channels that carry no ticks and are skipped, not treated as errors.
+NON_TICK_CHANNELS = frozenset({"subscriptions", "heartbeats"})
+
+
+class BadTick(ValueError):
+    """A message that cannot become a valid tick; the text is the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    product_id: str
+    ts: float  # seconds since the epoch, UTC; exchange time where the message gives it
+    price: float
+    best_bid: float | None = None
+    best_ask: float | None = None
+    bid_qty: float | None = None
+    ask_qty: float | None = None
+    volume_24h: float | None = None
+    sequence: int | None = None
+
+    @property
+    def mid(self) -> float:
+        if self.best_bid is not None and self.best_ask is not None:
+            return (self.best_bid + self.best_ask) / 2.0
+        return self.price
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "product_id": self.product_id,
+            "ts": self.ts,
+            "price": self.price,
+            "best_bid": self.best_bid,
+            "best_ask": self.best_ask,
+            "bid_qty": self.bid_qty,
+            "ask_qty": self.ask_qty,
+            "volume_24h": self.volume_24h,
+            "sequence": self.sequence,
+        }
+
+
+def parse_timestamp(value: Any) -> float:
+    """ISO-8601 (with Z or an offset, up to nanoseconds) or epoch seconds → epoch seconds.
+
+    A timestamp without a zone is taken as UTC.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise BadTick(f"timestamp {value!r} is not finite")
+        return float(value)
+    if not isinstance(value, str) or not value:
+        raise BadTick(f"timestamp {value!r} is not a string")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    # Python parses at most microseconds: cut longer fractions (Coinbase sends nanoseconds).
+    dot = text.find(".")
+    if dot != -1:
+        end = dot + 1
+        while end < len(text) and text[end].isdigit():
+            end += 1
+        text = text[: min(end, dot + 7)] + text[end:]
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadTick(f"timestamp {value!r} is not ISO-8601") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
+def _number(obj: dict[str, Any], key: str, *, required: bool = False) -> float | None:
+    raw = obj.get(key)
+    if raw is None or raw == "":
+        if required:
+            raise BadTick(f"missing field {key!r}")
+        return None
+    if isinstance(raw, bool):
+        raise BadTick(f"field {key!r} is not a number")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise BadTick(f"field {key!r}={raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise BadTick(f"field {key!r} is not finite")
+    return value
+
+
+def make_tick(
+    *,
+    product_id: Any,
+    ts: float,
+    price: float | None,
+    best_bid: float | None,
+    best_ask: float | None,
+    bid_qty: float | None,
+    ask_qty: float | None,
+    volume_24h: float | None,
+    sequence: Any,
+) -> Tick:
+    """Build a tick and check what makes it usable: a product, positive prices, no crossed book."""
+    if not isinstance(product_id, str) or not product_id:
+        raise BadTick("missing field 'product_id'")
+    if price is None:
+        raise BadTick("missing field 'price'")
+    if price <= 0:
+        raise BadTick(f"price {price} is not positive")
+    for name, value in (("best_bid", best_bid), ("best_ask", best_ask)):
+        if value is not None and value <= 0:
+            raise BadTick(f"{name} {value} is not positive")
+    for name, value in (("bid_qty", bid_qty), ("ask_qty", ask_qty)):
+        if value is not None and value < 0:
+            raise BadTick(f"{name} {value} is negative")
+    if best_bid is not None and best_ask is not None and best_bid > best_ask:
+        raise BadTick(f"crossed book: best_bid {best_bid} > best_ask {best_ask}")
+    seq = None
+    if sequence is not None:
+        try:
+            seq = int(sequence)
+        except (TypeError, ValueError):
+            raise BadTick(f"sequence {sequence!r} is not an integer") from None
+    return Tick(product_id, ts, price, best_bid, best_ask, bid_qty, ask_qty, volume_24h, seq)
+
+
+def _advanced_trade_ticks(msg: dict[str, Any]) -> list[Tick]:
+    channel = msg.get("channel")
+    if channel in NON_TICK_CHANNELS:
+        return []
+    if channel != "ticker":
+        raise BadTick(f"unknown channel {channel!r}")
+    ts = parse_timestamp(msg.get("timestamp"))
+    events = msg.get("events")
+    if not isinstance(events, list):
+        raise BadTick("field 'events' is not a list")
+    ticks: list[Tick] = []
+    for event in events:
+        tickers = event.get("tickers") if isinstance(event, dict) else None
+        if not isinstance(tickers, list):
+            raise BadTick("an event has no 'tickers' list")
+        for t in tickers:
+            if not isinstance(t, dict):
+                raise BadTick("a ticker is not an object")
+            ticks.append(
+                make_tick(
+                    product_id=t.get("product_id"),
+                    ts=ts,
+                    price=_number(t, "price", required=True),
+                    best_bid=_number(t, "best_bid"),
+                    best_ask=_number(t, "best_ask"),
+                    bid_qty=_number(t, "best_bid_quantity"),
+                    ask_qty=_number(t, "best_ask_quantity"),
+                    volume_24h=_number(t, "volume_24_h"),
+                    sequence=msg.get("sequence_num"),
+                )
+            )
+    return ticks
+
+
+def _legacy_ticker(msg: dict[str, Any]) -> Tick:
+    return make_tick(
+        product_id=msg.get("product_id"),
+        ts=parse_timestamp(msg.get("time")),
+        price=_number(msg, "price", required=True),
+        best_bid=_number(msg, "best_bid"),
+        best_ask=_number(msg, "best_ask"),
+        bid_qty=_number(msg, "best_bid_size"),
+        ask_qty=_number(msg, "best_ask_size"),
+        volume_24h=_number(msg, "volume_24h"),
+        sequence=msg.get("sequence"),
+    )
+
+
+def _flat_row(msg: dict[str, Any]) -> Tick:
+    ts_raw = next((msg[k] for k in ("ts", "timestamp", "time") if msg.get(k) not in (None, "")), None)
+    if ts_raw is None:
+        raise BadTick("missing time column (ts, timestamp or time)")
+    return make_tick(
+        product_id=msg.get("product_id"),
+        ts=parse_timestamp(ts_raw),
+        price=_number(msg, "price", required=True),
+        best_bid=_number(msg, "best_bid"),
+        best_ask=_number(msg, "best_ask"),
+        bid_qty=_number(msg, "bid_qty"),
+        ask_qty=_number(msg, "ask_qty"),
+        volume_24h=_number(msg, "volume_24h"),
+        sequence=msg.get("sequence"),
+    )
+
+
+def parse_message(raw: bytes | str | dict[str, Any]) -> list[Tick]:
+    """One message of any accepted format → its ticks (none for control messages).
+
+    Raises BadTick with the reason for anything that is not a valid message.
+    """
+    if isinstance(raw, dict):
+        msg = raw
+    else:
+        try:
+            msg = json.loads(raw)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise BadTick(f"invalid JSON: {exc}") from None
+    if not isinstance(msg, dict):
+        raise BadTick("message is not a JSON object")
+    if "channel" in msg:
+        return _advanced_trade_ticks(msg)
+    kind = msg.get("type")
+    if kind == "ticker":
+        return [_legacy_ticker(msg)]
+    if kind in {"subscriptions", "heartbeat"}:
+        return []
+    if "product_id" in msg and "price" in msg:
+        return [_flat_row(msg)]
+    raise BadTick("unknown message format")
+
+
+def format_timestamp(ts: float) -> str:
+    """Epoch seconds → the exchange's ISO form with a Z."""
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def advanced_trade_envelope(tick: Tick, *, sequence_num: int) -> dict[str, Any]:
+    """A tick as a Coinbase Advanced Trade `ticker` message (values as strings)."""
+
+    def s(value: float | None) -> str:
+        return "" if value is None else repr(float(value))
+
+    return {
+        "channel": "ticker",
+        "client_id": "",
+        "timestamp": format_timestamp(tick.ts),
+        "sequence_num": sequence_num,
+        "events": [
+            {
+                "type": "update",
+                "tickers": [
+                    {
+                        "type": "ticker",
+                        "product_id": tick.product_id,
+                        "price": s(tick.price),
+                        "volume_24_h": s(tick.volume_24h),
+                        "best_bid": s(tick.best_bid),
+                        "best_ask": s(tick.best_ask),
+                        "best_bid_quantity": s(tick.bid_qty),
+                        "best_ask_quantity": s(tick.ask_qty),
+                    }
+                ],
+            }
+        ],
+    }

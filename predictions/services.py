@@ -1,0 +1,167 @@
+"""Writes to the shared configuration and the model registry. Every config change, from the
+admin, a command or the system, goes through `service_config_update`."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+
+from predictions.config import forget_config
+from predictions.models import ConfigAuditEntry, ModelVersion, ServiceConfig
+from predictions.scoring import VARIANTS, dump_model, sha256_hex
+from predictions.training import TrainResult
+
+EDITABLE_FIELDS = frozenset(
+    {
+        "active_variant",
+        "active_model_version",
+        "drift_method",
+        "drift_method_threshold",
+        "drift_share_threshold",
+        "drift_window_rows",
+        "slo_availability_target",
+        "slo_latency_threshold_ms",
+        "slo_latency_target",
+        "slo_freshness_seconds",
+    }
+)
+
+
+class ConfigError(ValueError):
+    """A refused configuration change; the text says why."""
+
+
+def _display(value: Any) -> Any:
+    if isinstance(value, ModelVersion):
+        return value.name
+    return value
+
+
+def _validate(changes: dict[str, Any]) -> None:
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise ConfigError(f"unknown configuration fields: {sorted(unknown)}")
+    if "active_variant" in changes and changes["active_variant"] not in VARIANTS:
+        raise ConfigError(f"active_variant must be one of {list(VARIANTS)}")
+    for field in ("drift_share_threshold", "slo_availability_target", "slo_latency_target"):
+        if field in changes and not 0.0 < float(changes[field]) <= 1.0:
+            raise ConfigError(f"{field} must be in (0, 1]")
+
+
+@transaction.atomic
+def service_config_update(*, actor: Any = None, actor_name: str = "", reason: str,
+                          **changes: Any) -> ServiceConfig:
+    """Apply changes to the configuration row, audit them, and bump its version.
+
+    `actor` is a user (admin, API); system processes pass `actor_name` instead. A change that
+    changes nothing writes nothing.
+    """
+    if not reason or not reason.strip():
+        raise ConfigError("a reason is required for every configuration change")
+    _validate(changes)
+    config = ServiceConfig.objects.select_for_update().get(pk=ServiceConfig.SINGLETON_PK)
+    diff: dict[str, list[Any]] = {}
+    for field, new in changes.items():
+        old = getattr(config, field)
+        if old != new:
+            diff[field] = [_display(old), _display(new)]
+            setattr(config, field, new)
+    if not diff:
+        return config
+    config.save()
+    ServiceConfig.objects.filter(pk=config.pk).update(version=F("version") + 1)
+    config.refresh_from_db()
+    ConfigAuditEntry.objects.create(
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        actor_name=getattr(actor, "username", "") or actor_name or "system",
+        changes=diff,
+        reason=reason.strip(),
+        config_version=config.version,
+    )
+    transaction.on_commit(forget_config)
+    return config
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def model_version_create(*, result: TrainResult, name: str, data_source: str,
+                         algorithm: str, model_card: str = "") -> ModelVersion:
+    """Register a trained model: artifact bytes and their sha256, metrics, reference sample."""
+    artifact = dump_model(result.model)
+    return ModelVersion.objects.create(
+        name=name,
+        algorithm=algorithm,
+        artifact=artifact,
+        sha256=sha256_hex(artifact),
+        feature_names=result.feature_names,
+        threshold=result.ml_threshold,
+        baseline_params=result.baseline_params,
+        label_threshold=result.label_threshold,
+        horizon_s=result.metrics["horizon_s"],
+        percentile=result.metrics["percentile"],
+        train_start=_dt(result.train_span[0]),
+        train_end=_dt(result.train_span[1]),
+        test_start=_dt(result.test_span[0]),
+        test_end=_dt(result.test_span[1]),
+        data_source=data_source[:500],
+        metrics=result.metrics,
+        reference_sample=result.reference_sample,
+        model_card=model_card,
+    )
+
+
+def model_version_activate(*, version: ModelVersion, actor: Any = None, actor_name: str = "",
+                           reason: str) -> ServiceConfig:
+    return service_config_update(actor=actor, actor_name=actor_name, reason=reason,
+                                 active_model_version=version)
+
+
+def model_version_train(*, frame: Any, data_source: str, horizon_s: float, percentile: float,
+                        test_fraction: float, activate: bool, actor_name: str = "train",
+                        seed: int = 0) -> ModelVersion:
+    """Train on a feature frame, register the version, and optionally promote it."""
+    from predictions import model_card
+    from predictions.training import train
+
+    result = train(frame, horizon_s=horizon_s, percentile=percentile,
+                   test_fraction=test_fraction, seed=seed)
+    created = datetime.now(tz=timezone.utc)
+    name = f"v{created:%Y%m%d-%H%M%S}-{ModelVersion.objects.count() + 1}"
+    algorithm = "QuantileTransformer + LogisticRegression"
+    card = model_card.render(
+        name=name, algorithm=algorithm, data_source=data_source,
+        feature_names=result.feature_names, metrics=result.metrics,
+        train_span=f"{_dt(result.train_span[0]):%Y-%m-%d %H:%M:%S} – "
+                   f"{_dt(result.train_span[1]):%Y-%m-%d %H:%M:%S} UTC",
+        test_span=f"{_dt(result.test_span[0]):%Y-%m-%d %H:%M:%S} – "
+                  f"{_dt(result.test_span[1]):%Y-%m-%d %H:%M:%S} UTC",
+    )
+    with transaction.atomic():
+        version = model_version_create(result=result, name=name, data_source=data_source,
+                                       algorithm=algorithm, model_card=card)
+        if activate:
+            model_version_activate(version=version, actor_name=actor_name,
+                                   reason=f"trained and promoted by `{actor_name}`")
+    return version
+
+
+def model_version_problem(version: ModelVersion) -> str | None:
+    """Why this version cannot serve ML (artifact refused, features unknown), or None."""
+    from django.conf import settings as dj_settings
+
+    from predictions.features import feature_names
+    from predictions.scoring import ArtifactError, load_model
+
+    expected = feature_names(dj_settings.FEATURE_WINDOWS_SECONDS)
+    if list(version.feature_names) != expected:
+        return "its features differ from the feature engine's; retrain it"
+    try:
+        load_model(bytes(version.artifact), version.sha256)
+    except ArtifactError as exc:
+        return f"its artifact is refused: {exc}"
+    return None

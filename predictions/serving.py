@@ -1,0 +1,97 @@
+"""The scorers a process serves with, loaded once per model version and verified first.
+
+`active_scorers()` answers: given the current configuration, which scorer serves, which one
+shadows, and did the ML artifact fail its checks (then the baseline serves and says so).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from predictions.config import ActiveConfig, current_config
+from predictions.scoring import (
+    BASELINE,
+    ML,
+    ArtifactError,
+    BaselineScorer,
+    MLScorer,
+    Scorer,
+    load_model,
+)
+
+log = logging.getLogger(__name__)
+
+
+class NoModelVersion(Exception):
+    """No model version is promoted yet: nothing can be scored."""
+
+
+@dataclass(frozen=True)
+class LoadedVersion:
+    id: int
+    name: str
+    sha256: str
+    feature_names: list[str]
+    baseline: BaselineScorer
+    ml: MLScorer | None
+    ml_error: str | None  # why the ML artifact was refused, if it was
+
+
+@dataclass(frozen=True)
+class Serving:
+    config: ActiveConfig
+    version: LoadedVersion
+    served: Scorer
+    shadow: Scorer | None
+    degraded: bool  # the ML variant was asked for but its artifact was refused
+
+
+_lock = threading.Lock()
+_loaded: dict[int, LoadedVersion] = {}
+
+
+def load_version(version_id: int) -> LoadedVersion:
+    """Load (once per process) a model version's scorers, refusing a bad ML artifact."""
+    hit = _loaded.get(version_id)
+    if hit is not None:
+        return hit
+    from monitoring import metrics
+    from predictions.models import ModelVersion
+
+    with _lock:
+        if version_id in _loaded:
+            return _loaded[version_id]
+        row = ModelVersion.objects.get(pk=version_id)
+        baseline = BaselineScorer.from_params(row.baseline_params, row.feature_names)
+        ml: MLScorer | None = None
+        error: str | None = None
+        try:
+            ml = MLScorer(load_model(bytes(row.artifact), row.sha256), row.threshold)
+        except ArtifactError as exc:
+            error = str(exc)
+            metrics.MODEL_LOAD_FAILURES.labels(model_version=row.name).inc()
+            log.error("refusing ML artifact of model version %s: %s", row.name, error)
+        loaded = LoadedVersion(row.id, row.name, row.sha256, list(row.feature_names),
+                               baseline, ml, error)
+        _loaded[version_id] = loaded
+        return loaded
+
+
+def active_scorers() -> Serving:
+    config = current_config()
+    if config.model_version_id is None:
+        raise NoModelVersion("no model version is promoted; run `manage.py train --activate`")
+    version = load_version(config.model_version_id)
+    if version.ml is None:
+        return Serving(config, version, version.baseline, None,
+                       degraded=config.active_variant == ML)
+    if config.active_variant == BASELINE:
+        return Serving(config, version, version.baseline, version.ml, degraded=False)
+    return Serving(config, version, version.ml, version.baseline, degraded=False)
+
+
+def forget_loaded() -> None:
+    with _lock:
+        _loaded.clear()

@@ -1,0 +1,246 @@
+"""Volsite settings: one file, driven by the environment.
+
+Every setting has a working default for the embedded stack (`make run`): SQLite, the embedded
+Tansu Kafka broker, Celery's filesystem transport. Production changes environment variables
+only; `.env.example` lists every one of them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+from volsite.env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Runtime state of the embedded stack (SQLite file, Celery folders, secret key, metrics files).
+RUNTIME_DIR = Path(env_str("VOLSITE_RUNTIME_DIR", str(BASE_DIR / "var")))
+RUNTIME_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    """The key comes from the environment; without one, a random key kept in RUNTIME_DIR."""
+    key = env_str("DJANGO_SECRET_KEY")
+    if key:
+        return key
+    path = RUNTIME_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(64))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+# --- Core Django -----------------------------------------------------------------------------
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DJANGO_DEBUG", False)  # never on in production
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+# Behind TLS (production): secure cookies, HTTPS redirect and HSTS. Off for the local stack,
+# which serves plain HTTP on localhost.
+SECURE = env_bool("DJANGO_SECURE", False)
+SECURE_SSL_REDIRECT = SECURE
+SESSION_COOKIE_SECURE = SECURE
+CSRF_COOKIE_SECURE = SECURE
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000) if SECURE else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE
+SECURE_HSTS_PRELOAD = SECURE
+if env_bool("DJANGO_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "django_celery_results",
+    "django_prometheus",
+    "predictions",
+    "monitoring",
+    "drift",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "monitoring.middleware.ApiSliMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "volsite.urls"
+WSGI_APPLICATION = "volsite.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# DATABASE_URL selects the database: PostgreSQL in production and CI, a SQLite file by default.
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{RUNTIME_DIR / 'volsite.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several processes share the file: wait for locks instead of failing at once.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(RUNTIME_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"kafka": {"level": "ERROR"}},
+}
+
+# --- REST API ----------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 100,
+    "EXCEPTION_HANDLER": "predictions.exceptions.api_exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Volsite API",
+    "DESCRIPTION": "Short-horizon volatility-spike prediction for crypto tick streams.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # Swagger UI and Redoc from local static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# Most rows one predict request may carry.
+PREDICT_MAX_ROWS = env_int("PREDICT_MAX_ROWS", 1000)
+
+# --- Shared configuration ---------------------------------------------------------------------
+# How often a process re-reads the ServiceConfig version counter. A flip in the admin reaches
+# every web worker and consumer within this many seconds.
+CONFIG_REFRESH_SECONDS = env_float("CONFIG_REFRESH_SECONDS", 0.5)
+# Default active variant written by the initial data migration.
+DEFAULT_MODEL_VARIANT = env_str("MODEL_VARIANT", "ml")
+
+# --- Kafka -------------------------------------------------------------------------------------
+KAFKA_BOOTSTRAP_SERVERS = env_str("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+KAFKA_TOPIC_TICKS = env_str("KAFKA_TOPIC_TICKS", "ticks.raw")
+KAFKA_TOPIC_DLQ = env_str("KAFKA_TOPIC_DLQ", "ticks.raw.dlq")
+KAFKA_TOPIC_PREDICTIONS = env_str("KAFKA_TOPIC_PREDICTIONS", "predictions")
+KAFKA_TOPIC_PARTITIONS = env_int("KAFKA_TOPIC_PARTITIONS", 3)
+KAFKA_CONSUMER_GROUP = env_str("KAFKA_CONSUMER_GROUP", "volsite-stream")
+# Publish each prediction to KAFKA_TOPIC_PREDICTIONS as well as the database.
+KAFKA_PUBLISH_PREDICTIONS = env_bool("KAFKA_PUBLISH_PREDICTIONS", False)
+
+# --- Stream consumer ---------------------------------------------------------------------------
+# A consumer task runs for at most this long (or this many messages), then re-enqueues itself.
+STREAM_RUN_SECONDS = env_float("STREAM_RUN_SECONDS", 30.0)
+STREAM_RUN_MAX_MESSAGES = env_int("STREAM_RUN_MAX_MESSAGES", 200_000)
+STREAM_POLL_MAX_RECORDS = env_int("STREAM_POLL_MAX_RECORDS", 500)
+# Beat restarts consumption when no run has reported for this long.
+STREAM_STALE_SECONDS = env_float("STREAM_STALE_SECONDS", 90.0)
+
+# --- Features, labels, training ----------------------------------------------------------------
+FEATURE_WINDOWS_SECONDS = [int(w) for w in env_list("FEATURE_WINDOWS_SECONDS", "30,60,300")]
+# A pause in a product's ticks longer than this resets its feature windows.
+FEATURE_GAP_SECONDS = env_float("FEATURE_GAP_SECONDS", 30.0)
+LABEL_HORIZON_SECONDS = env_float("LABEL_HORIZON_SECONDS", 60.0)
+LABEL_PERCENTILE = env_float("LABEL_PERCENTILE", 90.0)
+
+# --- Simulator and ingest ----------------------------------------------------------------------
+TICK_SOURCE = env_str("TICK_SOURCE", "simulate")
+SIMULATOR_PRODUCTS = env_list("SIMULATOR_PRODUCTS", "BTC-USD,ETH-USD")
+SIMULATOR_SEED = env_int("SIMULATOR_SEED", 7)
+
+# --- Drift -------------------------------------------------------------------------------------
+# Most recent prediction rows compared against the model's reference sample.
+DRIFT_MIN_ROWS = env_int("DRIFT_MIN_ROWS", 200)
+
+# --- Monitoring --------------------------------------------------------------------------------
+# API request counts are flushed to the database at most this often per process (SLO page).
+SLI_FLUSH_SECONDS = env_float("SLI_FLUSH_SECONDS", 5.0)
+PROMETHEUS_EXPORT_MIGRATIONS = False
+
+# --- Celery ------------------------------------------------------------------------------------
+# Without CELERY_BROKER_URL, kombu's filesystem transport under RUNTIME_DIR is the broker.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL == "filesystem://":
+    _celery_dir = RUNTIME_DIR / "celery"
+    for _sub in ("queue", "processed"):
+        (_celery_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_celery_dir / "queue"),
+        "data_folder_out": str(_celery_dir / "queue"),
+        "data_folder_processed": str(_celery_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 540)
+CELERY_TASK_ROUTES = {"predictions.tasks.stream_consume": {"queue": "stream"}}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
