@@ -78,7 +78,7 @@ def broker_reachable(timeout_ms: int = 2000) -> tuple[bool, str]:
     """Can we talk to the broker now? (for /ready)"""
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(),
-                                 request_timeout_ms=timeout_ms, api_version_auto_timeout_ms=timeout_ms,
+                                 request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms,
                                  reconnect_backoff_max_ms=500)
     except KafkaError as exc:
         return False, f"{type(exc).__name__}: {exc}"

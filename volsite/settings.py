@@ -215,7 +215,8 @@ SIMULATOR_SEED = env_int("SIMULATOR_SEED", 7)
 DRIFT_MIN_ROWS = env_int("DRIFT_MIN_ROWS", 200)
 
 # --- Monitoring --------------------------------------------------------------------------------
-# API request counts are flushed to the database at most this often per process (SLO page).
+# API request counts are flushed to the database this often per process (SLO page), by a
+# background thread; 0 writes them inline with each request.
 SLI_FLUSH_SECONDS = env_float("SLI_FLUSH_SECONDS", 5.0)
 PROMETHEUS_EXPORT_MIGRATIONS = False
 

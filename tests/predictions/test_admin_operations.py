@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import pytest
+
+from predictions.models import ConfigAuditEntry, ModelVersion, ServiceConfig
+
+pytestmark = pytest.mark.django_db
+
+CHANGE_URL = "/admin/predictions/serviceconfig/1/change/"
+
+
+def form_data(config: ServiceConfig, **overrides) -> dict:
+    data = {
+        "active_variant": config.active_variant,
+        "active_model_version": config.active_model_version_id or "",
+        "drift_method": config.drift_method,
+        "drift_method_threshold": "",
+        "drift_share_threshold": config.drift_share_threshold,
+        "drift_window_rows": config.drift_window_rows,
+        "slo_availability_target": config.slo_availability_target,
+        "slo_latency_threshold_ms": config.slo_latency_threshold_ms,
+        "slo_latency_target": config.slo_latency_target,
+        "slo_freshness_seconds": config.slo_freshness_seconds,
+        "reason": "rollback drill",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_an_operator_rolls_back_to_baseline_in_the_admin(client, staff_user, model_version):
+    client.force_login(staff_user)
+    response = client.post(CHANGE_URL, form_data(ServiceConfig.objects.get(),
+                                                 active_variant="baseline"))
+    assert response.status_code == 302
+    assert ServiceConfig.objects.get().active_variant == "baseline"
+    entry = ConfigAuditEntry.objects.first()
+    assert entry.actor == staff_user and entry.changes["active_variant"] == ["ml", "baseline"]
+    assert entry.reason == "rollback drill"
+
+
+def test_the_admin_requires_a_reason(client, staff_user, model_version):
+    client.force_login(staff_user)
+    response = client.post(CHANGE_URL, form_data(ServiceConfig.objects.get(),
+                                                 active_variant="baseline", reason=""))
+    assert response.status_code == 200  # the form again, with its error
+    assert b"This field is required" in response.content
+    assert ServiceConfig.objects.get().active_variant == "ml"
+
+
+def test_the_admin_refuses_ml_with_a_tampered_artifact(client, staff_user, model_version):
+    ServiceConfig.objects.filter(pk=1).update(active_variant="baseline")
+    ModelVersion.objects.filter(pk=model_version.pk).update(sha256="0" * 64)
+    client.force_login(staff_user)
+    response = client.post(CHANGE_URL, form_data(ServiceConfig.objects.get(),
+                                                 active_variant="ml"))
+    assert response.status_code == 200
+    assert b"sha256 mismatch" in response.content
+    assert ServiceConfig.objects.get().active_variant == "baseline"
+
+
+def test_the_admin_lists_model_versions_with_their_metrics(client, staff_user, model_version):
+    client.force_login(staff_user)
+    response = client.get("/admin/predictions/modelversion/")
+    assert response.status_code == 200
+    assert model_version.name.encode() in response.content
+    page = client.get(f"/admin/predictions/modelversion/{model_version.pk}/change/")
+    assert page.status_code == 200
+
+
+def test_anonymous_users_cannot_reach_the_admin(client, db):
+    response = client.get(CHANGE_URL)
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]

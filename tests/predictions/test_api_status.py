@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_health_answers_without_auth(client):
+    response = client.get("/api/v1/health")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_version_describes_what_is_served(client, model_version, feature_names):
+    body = client.get("/api/v1/version").json()
+    assert body["model_variant"] == "ml"
+    assert body["model_version"] == model_version.name
+    assert body["sha256"] == model_version.sha256
+    assert body["feature_names"] == feature_names
+    assert body["threshold"] == pytest.approx(model_version.threshold)
+    assert body["trained_start"] and body["trained_end"]
+
+
+def test_ready_checks_database_model_and_broker(client, model_version, kafka):
+    body = client.get("/api/v1/ready").json()
+    assert body["ready"] is True, body
+    assert set(body["checks"]) == {"database", "model", "broker"}
+    assert all(c["ok"] and c["latency_ms"] >= 0 for c in body["checks"].values())
+
+
+def test_ready_is_false_when_the_broker_is_unreachable(client, model_version, settings):
+    settings.KAFKA_BOOTSTRAP_SERVERS = "127.0.0.1:1"
+    response = client.get("/api/v1/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["ready"] is False and body["checks"]["broker"]["ok"] is False
+    assert body["checks"]["database"]["ok"] is True
+
+
+def test_the_openapi_schema_documents_the_api(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    schema = response.json()
+    for path in ("/api/v1/predict", "/api/v1/health", "/api/v1/ready", "/api/v1/version",
+                 "/api/v1/products/{product_id}/latest", "/api/v1/predictions"):
+        assert path in schema["paths"], path
+    assert "PredictResponse" in schema["components"]["schemas"]
+
+
+def test_the_latest_prediction_needs_auth_and_says_when_there_is_none(client, api_client, db):
+    assert client.get("/api/v1/products/BTC-USD/latest").status_code in (401, 403)
+    response = api_client.get("/api/v1/products/BTC-USD/latest")
+    assert response.status_code == 404 and response.json()["error"] == "not_found"

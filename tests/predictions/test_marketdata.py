@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from predictions.marketdata import BadTick, Tick, advanced_trade_envelope, parse_message, parse_timestamp
+
+ENVELOPE = {
+    "channel": "ticker",
+    "client_id": "",
+    "timestamp": "2024-05-01T12:00:00.123456789Z",
+    "sequence_num": 42,
+    "events": [{"type": "update", "tickers": [{
+        "type": "ticker", "product_id": "BTC-USD", "price": "60000.5", "volume_24_h": "1234.5",
+        "low_24_h": "59000", "high_24_h": "61000", "best_bid": "60000.1", "best_ask": "60000.9",
+        "best_bid_quantity": "0.5", "best_ask_quantity": "1.5",
+    }]}],
+}
+
+
+def test_it_reads_an_advanced_trade_envelope():
+    [tick] = parse_message(json.dumps(ENVELOPE).encode())
+    assert tick.product_id == "BTC-USD"
+    assert tick.price == 60000.5 and tick.best_bid == 60000.1 and tick.best_ask == 60000.9
+    assert tick.bid_qty == 0.5 and tick.ask_qty == 1.5 and tick.volume_24h == 1234.5
+    assert tick.sequence == 42
+    assert tick.ts == pytest.approx(parse_timestamp("2024-05-01T12:00:00.123456Z"))
+
+
+def test_it_skips_subscriptions_and_heartbeats():
+    assert parse_message(b'{"channel":"subscriptions","events":[]}') == []
+    assert parse_message(b'{"channel":"heartbeats","events":[{"heartbeat_counter":3}]}') == []
+
+
+def test_it_reads_a_legacy_exchange_ticker():
+    msg = {"type": "ticker", "sequence": 7, "product_id": "ETH-USD", "price": "3000.1",
+           "best_bid": "3000.0", "best_ask": "3000.2", "best_bid_size": "2", "best_ask_size": "3",
+           "time": "2024-05-01T12:00:01Z", "trade_id": 1, "last_size": "0.1"}
+    [tick] = parse_message(json.dumps(msg))
+    assert (tick.product_id, tick.price, tick.bid_qty, tick.sequence) == ("ETH-USD", 3000.1, 2.0, 7)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "invalid JSON"),
+        (b"[1,2]", "not a JSON object"),
+        (b'{"hello":"world"}', "unknown message format"),
+        (json.dumps({**ENVELOPE, "timestamp": "yesterday"}).encode(), "not ISO-8601"),
+        (json.dumps({"type": "ticker", "product_id": "BTC-USD", "price": "-1",
+                     "time": "2024-05-01T12:00:00Z"}).encode(), "not positive"),
+        (json.dumps({"type": "ticker", "product_id": "BTC-USD", "price": "10", "best_bid": "11",
+                     "best_ask": "10.5", "time": "2024-05-01T12:00:00Z"}).encode(), "crossed book"),
+        (json.dumps({"type": "ticker", "price": "10", "time": "2024-05-01T12:00:00Z"}).encode(),
+         "product_id"),
+    ],
+)
+def test_it_names_the_reason_for_a_bad_message(raw, reason):
+    with pytest.raises(BadTick, match=reason):
+        parse_message(raw)
+
+
+def test_a_naive_timestamp_is_utc():
+    assert parse_timestamp("2024-05-01T00:00:00") == parse_timestamp("2024-05-01T00:00:00Z")
+
+
+def test_an_envelope_round_trips():
+    tick = Tick("BTC-USD", 1_714_564_800.25, 60000.5, 60000.0, 60001.0, 0.25, 0.75, 100.0, 3)
+    [back] = parse_message(json.dumps(advanced_trade_envelope(tick, sequence_num=3)))
+    assert back == tick

