@@ -48,8 +48,8 @@ class DriftReportAdmin(admin.ModelAdmin):
     @admin.display(description="Features")
     def feature_table(self, obj: DriftReport) -> str:
         rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{:.5f}</td><td>{}</td><td>{}</td></tr>",
-            ((f["feature"], f["method"], f["score"], f["threshold"],
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((f["feature"], f["method"], f"{f['score']:.5g}", f["threshold"],
               "DRIFT" if f["drifted"] else "ok") for f in obj.features),
         )
         return format_html("<table><tr><th>feature</th><th>method</th><th>score</th>"

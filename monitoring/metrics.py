@@ -86,20 +86,19 @@ class DatabaseCollector:
         from monitoring.selectors import prediction_age_seconds
         from predictions.models import ServiceConfig, StreamLease, StreamOffset
 
-        config = ServiceConfig.objects.select_related("active_model_version").first()
-        if config is not None:
-            active = GaugeMetricFamily("volatility_active_variant",
-                                       "1 for the variant the configuration serves.",
-                                       labels=["variant"])
-            for variant in ("ml", "baseline"):
-                active.add_metric([variant], 1.0 if config.active_variant == variant else 0.0)
-            yield active
-            info = GaugeMetricFamily("volatility_model_info", "The promoted model version.",
-                                     labels=["model_version", "sha256"])
-            if config.active_model_version is not None:
-                mv = config.active_model_version
-                info.add_metric([mv.name, mv.sha256], 1.0)
-            yield info
+        config = ServiceConfig.load()
+        active = GaugeMetricFamily("volatility_active_variant",
+                                   "1 for the variant the configuration serves.",
+                                   labels=["variant"])
+        for variant in ("ml", "baseline"):
+            active.add_metric([variant], 1.0 if config.active_variant == variant else 0.0)
+        yield active
+        info = GaugeMetricFamily("volatility_model_info", "The promoted model version.",
+                                 labels=["model_version", "sha256"])
+        if config.active_model_version is not None:
+            mv = config.active_model_version
+            info.add_metric([mv.name, mv.sha256], 1.0)
+        yield info
         lag = GaugeMetricFamily("volatility_consumer_lag",
                                 "Messages behind the high watermark at the consumer's last batch.",
                                 labels=["topic", "partition"])

@@ -37,7 +37,7 @@ _checked_at = 0.0
 def _read() -> ActiveConfig:
     from predictions.models import ServiceConfig
 
-    row = ServiceConfig.objects.get(pk=ServiceConfig.SINGLETON_PK)
+    row = ServiceConfig.load()
     return ActiveConfig(
         version=row.version,
         active_variant=row.active_variant,

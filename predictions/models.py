@@ -67,6 +67,14 @@ class ServiceConfig(models.Model):
         self.pk = self.SINGLETON_PK
         super().save(*args, **kwargs)
 
+    @classmethod
+    def load(cls) -> ServiceConfig:
+        """The row; re-created with defaults if it was ever deleted (the migration makes it)."""
+        config, _ = cls.objects.select_related("active_model_version").get_or_create(
+            pk=cls.SINGLETON_PK, defaults={"active_variant": settings.DEFAULT_MODEL_VARIANT}
+        )
+        return config
+
 
 class ConfigAuditEntry(models.Model):
     """Who changed the configuration, when, from what to what, and why."""

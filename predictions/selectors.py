@@ -8,9 +8,7 @@ from predictions.models import ModelVersion, Prediction, ServiceConfig
 
 
 def service_config_get() -> ServiceConfig:
-    return ServiceConfig.objects.select_related("active_model_version").get(
-        pk=ServiceConfig.SINGLETON_PK
-    )
+    return ServiceConfig.load()
 
 
 def prediction_latest(*, product_id: str) -> Prediction | None:

@@ -6,8 +6,7 @@ from __future__ import annotations
 from django.utils import timezone
 from rest_framework import serializers
 
-from predictions.models import Prediction
-from predictions.scoring import VARIANTS
+from predictions.models import VARIANT_CHOICES, Prediction
 
 
 class PredictRequestSerializer(serializers.Serializer):
@@ -18,7 +17,7 @@ class PredictRequestSerializer(serializers.Serializer):
                   "(GET /api/v1/version lists them), finite numbers.",
     )
     variant = serializers.ChoiceField(
-        choices=VARIANTS, required=False,
+        choices=VARIANT_CHOICES, required=False,
         help_text="Staff only: score with this variant instead of the configured one.",
     )
 
@@ -27,7 +26,7 @@ class PredictResponseSerializer(serializers.Serializer):
     scores = serializers.ListField(child=serializers.FloatField())
     labels = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=1))
     threshold = serializers.FloatField()
-    model_variant = serializers.ChoiceField(choices=VARIANTS)
+    model_variant = serializers.ChoiceField(choices=VARIANT_CHOICES)
     model_version = serializers.CharField()
     ts = serializers.DateTimeField()
     fallback_reason = serializers.CharField(
@@ -73,7 +72,7 @@ class ReadySerializer(serializers.Serializer):
 
 
 class VersionSerializer(serializers.Serializer):
-    model_variant = serializers.ChoiceField(choices=VARIANTS)
+    model_variant = serializers.ChoiceField(choices=VARIANT_CHOICES)
     model_version = serializers.CharField(allow_null=True)
     sha256 = serializers.CharField(allow_null=True)
     feature_names = serializers.ListField(child=serializers.CharField())

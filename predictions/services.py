@@ -62,6 +62,7 @@ def service_config_update(*, actor: Any = None, actor_name: str = "", reason: st
     if not reason or not reason.strip():
         raise ConfigError("a reason is required for every configuration change")
     _validate(changes)
+    ServiceConfig.load()
     config = ServiceConfig.objects.select_for_update().get(pk=ServiceConfig.SINGLETON_PK)
     diff: dict[str, list[Any]] = {}
     for field, new in changes.items():

@@ -14,7 +14,7 @@ from predictions import stream
 log = logging.getLogger(__name__)
 
 
-@shared_task(ignore_result=True, queue="stream")
+@shared_task(ignore_result=True)
 def stream_consume(chain_id: str) -> None:
     """One bounded consumer run, then re-enqueue the next run of the same chain.
 

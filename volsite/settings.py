@@ -169,6 +169,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"ModelVariantEnum": "predictions.models.VARIANT_CHOICES"},
 }
 # Most rows one predict request may carry.
 PREDICT_MAX_ROWS = env_int("PREDICT_MAX_ROWS", 1000)

@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from predictions.ingest import Publisher, publish, simulated_messages, simulation_start
 from predictions.kafka import ensure_topics
+from predictions.marketdata import BadTick, parse_timestamp
 
 SOURCES = ("simulate",)
 
@@ -39,6 +40,10 @@ class Command(BaseCommand):
         parser.add_argument("--duration", type=float, default=None,
                             help="seconds of event time to produce")
         parser.add_argument("--topic", default=settings.KAFKA_TOPIC_TICKS)
+        parser.add_argument("--start", default=None,
+                            help="event time of the first simulated tick (ISO-8601, UTC); "
+                                 "default: now, or for --speed max with --max-messages, early "
+                                 "enough that the backfill ends about now")
 
     def handle(self, *args, **opts) -> None:
         speed = parse_speed(opts["speed"])
@@ -48,8 +53,14 @@ class Command(BaseCommand):
         stopping = {"flag": False}
         signal.signal(signal.SIGTERM, lambda *_: stopping.update(flag=True))
         ensure_topics([opts["topic"], settings.KAFKA_TOPIC_DLQ, settings.KAFKA_TOPIC_PREDICTIONS])
-        start = simulation_start(speed=speed, max_messages=opts["max_messages"],
-                                 n_products=len(products))
+        if opts["start"]:
+            try:
+                start = parse_timestamp(opts["start"])
+            except BadTick as exc:
+                raise CommandError(f"--start: {exc}") from None
+        else:
+            start = simulation_start(speed=speed, max_messages=opts["max_messages"],
+                                     n_products=len(products))
         messages = simulated_messages(products=products, seed=opts["seed"], start_ts=start)
         publisher = Publisher(opts["topic"])
         bar = tqdm(total=opts["max_messages"], unit="msg", desc=f"→ {opts['topic']}",
