@@ -71,19 +71,20 @@ class Publisher:
 
 
 def publish(messages: Iterator[tuple[float, str, bytes]], publisher: Publisher, *,
-            speed: float | None, max_messages: int | None, duration_s: float | None,
-            on_sent: Callable[[int], None] | None = None,
+            origin: float, speed: float | None, max_messages: int | None,
+            duration_s: float | None, on_sent: Callable[[int], None] | None = None,
             should_stop: Callable[[], bool] = lambda: False) -> int:
-    """Send messages in order; `speed` None means as fast as possible. Returns the count."""
+    """Send messages in order; `speed` None means as fast as possible. Returns the count.
+
+    Pacing is measured from `origin`, the event time that corresponds to "now": at speed 1 a
+    message stamped T is never sent before wall-clock T.
+    """
     sent = 0
-    wall0 = time.monotonic()
-    event0: float | None = None
+    wall0 = time.monotonic() - max(time.time() - origin, 0.0)
     for event_ts, key, value in messages:
         if should_stop() or (max_messages is not None and sent >= max_messages):
             break
-        if event0 is None:
-            event0 = event_ts
-        elapsed_event = event_ts - event0
+        elapsed_event = event_ts - origin
         if duration_s is not None and elapsed_event > duration_s:
             break
         if speed is not None:

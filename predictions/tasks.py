@@ -6,6 +6,7 @@ import logging
 import uuid
 
 from celery import shared_task
+from celery.worker import state as worker_state
 from django.conf import settings
 
 from monitoring import metrics
@@ -27,7 +28,9 @@ def stream_consume(chain_id: str) -> None:
         return
     stats = stream.RunStats()
     try:
-        stats = stream.consume_run()
+        # End the run early when the worker is asked to shut down (warm shutdown).
+        stats = stream.consume_run(should_stop=lambda: worker_state.should_stop is not None
+                                   or worker_state.should_terminate is not None)
     except Exception as exc:  # report, then let the chain continue: the next run retries
         metrics.CONSUMER_ERRORS.labels(kind=type(exc).__name__).inc()
         stats.errors.append(f"{type(exc).__name__}: {exc}")

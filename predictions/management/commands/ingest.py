@@ -66,7 +66,8 @@ class Command(BaseCommand):
         bar = tqdm(total=opts["max_messages"], unit="msg", desc=f"→ {opts['topic']}",
                    disable=opts["verbosity"] < 1 or not self.stdout.isatty())
         try:
-            sent = publish(messages, publisher, speed=speed, max_messages=opts["max_messages"],
+            sent = publish(messages, publisher, origin=start, speed=speed,
+                           max_messages=opts["max_messages"],
                            duration_s=opts["duration"], on_sent=lambda _: bar.update(1),
                            should_stop=lambda: stopping["flag"])
         except KeyboardInterrupt:
