@@ -23,7 +23,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--username", default="admin")
-        parser.add_argument("--train-hours", type=float, default=4.0)
+        parser.add_argument("--train-hours", type=float, default=8.0)
 
     def handle(self, *args, **opts) -> None:
         User = get_user_model()

@@ -36,7 +36,7 @@ class Command(BaseCommand):
     help = "Train the ML model and fit the baseline (on simulated history), and register them."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--hours", type=float, default=6.0, help="hours of simulated history")
+        parser.add_argument("--hours", type=float, default=8.0, help="hours of simulated history")
         parser.add_argument("--seed", type=int, default=settings.SIMULATOR_SEED)
         parser.add_argument("--products", default=",".join(settings.SIMULATOR_PRODUCTS))
         parser.add_argument("--horizon", type=float, default=settings.LABEL_HORIZON_SECONDS)
