@@ -9,6 +9,21 @@ def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
+def _candidates(metrics: dict[str, Any]) -> str:
+    scores = metrics.get("validation_pr_auc", {})
+    return ", ".join(f"{name} {value:.4f}" for name, value in scores.items()) or "n/a"
+
+
+def _calibration_rows(metrics: dict[str, Any]) -> list[str]:
+    cal = metrics.get("calibration", {})
+    rows = []
+    for regime, ml in cal.get("ml", {}).items():
+        base = cal.get("baseline", {}).get(regime, {})
+        rows.append(f"| {regime} | {ml['rows']} | {ml['mean_predicted']:.4f} | "
+                    f"{base.get('mean_predicted', float('nan')):.4f} | {ml['observed_rate']:.4f} |")
+    return rows
+
+
 def render(*, name: str, algorithm: str, data_source: str, feature_names: list[str],
            metrics: dict[str, Any], train_span: str, test_span: str) -> str:
     rows = []
@@ -31,6 +46,15 @@ def render(*, name: str, algorithm: str, data_source: str, feature_names: list[s
             "| metric (test) | ML | baseline |",
             "|---|---|---|",
             *rows,
+            "",
+            "Candidates compared walking forward over purged time blocks of train "
+            f"(pooled PR-AUC): {_candidates(metrics)}.",
+            "",
+            "Calibration on test by volatility regime (mean predicted vs observed spike rate):",
+            "",
+            "| regime | rows | ML predicted | baseline predicted | observed |",
+            "|---|---|---|---|---|",
+            *_calibration_rows(metrics),
             "",
             "PR-AUC must be read beside prevalence: a random ranking scores the prevalence.",
             "The baseline is an isotonic map of 60 s realized volatility, fitted on the same "

@@ -26,6 +26,8 @@ TRUSTED_TYPES = frozenset(
         "sklearn.preprocessing._data.QuantileTransformer",
         "sklearn.linear_model._logistic.LogisticRegression",
         "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
         "sklearn.calibration.CalibratedClassifierCV",
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.isotonic.IsotonicRegression",

@@ -122,18 +122,25 @@ def model_version_activate(*, version: ModelVersion, actor: Any = None, actor_na
                                  active_model_version=version)
 
 
+ALGORITHM_NAMES = {
+    "logistic": "logistic regression on quantile-normalised features",
+    "hist_gradient_boosting": "histogram gradient boosting",
+}
+
+
 def model_version_train(*, frame: Any, data_source: str, horizon_s: float, percentile: float,
                         test_fraction: float, activate: bool, actor_name: str = "train",
-                        seed: int = 0) -> ModelVersion:
+                        seed: int = 0, say: Any = None) -> ModelVersion:
     """Train on a feature frame, register the version, and optionally promote it."""
     from predictions import model_card
     from predictions.training import train
 
     result = train(frame, horizon_s=horizon_s, percentile=percentile,
-                   test_fraction=test_fraction, seed=seed)
+                   test_fraction=test_fraction, seed=seed, say=say or (lambda _: None))
     created = datetime.now(tz=timezone.utc)
     name = f"v{created:%Y%m%d-%H%M%S}-{ModelVersion.objects.count() + 1}"
-    algorithm = "QuantileTransformer + LogisticRegression"
+    algorithm = (f"{ALGORITHM_NAMES.get(result.algorithm, result.algorithm)}, isotonic "
+                 "calibration on purged time folds")
     card = model_card.render(
         name=name, algorithm=algorithm, data_source=data_source,
         feature_names=result.feature_names, metrics=result.metrics,

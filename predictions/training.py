@@ -1,16 +1,32 @@
-"""Honest training and evaluation, with no Django: split by time with a purge gap, fit the
-label threshold, the baseline and the ML model on train only, and evaluate both on test.
+"""Honest training and evaluation, with no Django.
+
+1. Labels: forward realized volatility over (t, t+H]; the spike threshold is a percentile of
+   the *train* part only.
+2. Split by time: train, then a purge gap of H, then test. Nothing is shuffled.
+3. Baseline: an isotonic (monotone, calibrated) map from 60 s realized volatility, on train.
+4. Train is cut into time-contiguous blocks with a purge gap of H around each. Candidates
+   (logistic regression, histogram gradient boosting) are compared walking forward: each
+   later block validates a model fitted on the blocks before it; the best pooled PR-AUC wins.
+5. Calibration: the kept model, refit on all of train, gets an isotonic map fitted on its
+   out-of-fold scores over the same folds, which cover the whole of train, so calm and
+   volatile sessions both shape the map (not just the last slice of train). The decision
+   threshold maximizes F1 on those calibrated out-of-fold probabilities.
+6. Both variants are evaluated on the test part, beside its prevalence.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import QuantileTransformer
 
@@ -19,10 +35,14 @@ from predictions.labels import forward_realized_vol, spike_labels
 from predictions.scoring import BaselineScorer, MLScorer
 
 BASELINE_FEATURE = "rv_60s"
+REGIME_FEATURE = "rv_300s"  # calm vs volatile, for the calibration report
 MIN_TRAIN_ROWS = 500
 MIN_TEST_ROWS = 200
 MIN_POSITIVES = 10
 REFERENCE_SAMPLE_ROWS = 2000
+CALIBRATION_FOLDS = 4
+
+Progress = Callable[[str], None]
 
 
 class NotEnoughData(ValueError):
@@ -40,6 +60,7 @@ class Split:
 @dataclass
 class TrainResult:
     model: Any
+    algorithm: str
     ml_threshold: float
     baseline_params: dict[str, Any]
     label_threshold: float
@@ -59,6 +80,19 @@ def time_split(ts: np.ndarray, test_fraction: float, purge_s: float) -> Split:
     train = np.flatnonzero(ts <= cut - purge_s)
     test = np.flatnonzero(ts > cut)
     return Split(train=train, test=test, cut_ts=cut, purge_s=purge_s)
+
+
+def purged_time_folds(ts: np.ndarray, k: int, purge_s: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """k time-contiguous test blocks that partition the rows; each fold trains on the rows
+    more than `purge_s` away from its block on either side."""
+    edges = np.quantile(ts, np.linspace(0.0, 1.0, k + 1))
+    folds = []
+    for j in range(k):
+        lo, hi = edges[j], edges[j + 1]
+        test = np.flatnonzero((ts >= lo) & ((ts < hi) if j < k - 1 else (ts <= hi)))
+        train = np.flatnonzero((ts < lo - purge_s) | (ts > hi + purge_s))
+        folds.append((train, test))
+    return folds
 
 
 def best_f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
@@ -87,6 +121,20 @@ def evaluate(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float 
     }
 
 
+def calibration_by_regime(y: np.ndarray, p: np.ndarray, regime: np.ndarray,
+                          edges: np.ndarray) -> dict[str, dict[str, float]]:
+    """Mean predicted probability beside the observed spike rate, per volatility regime
+    (terciles of `regime` on train): calibration must hold in calm and volatile markets."""
+    out = {}
+    bins = np.digitize(regime, edges)
+    for b, name in enumerate(("calm", "normal", "volatile")):
+        mask = bins == b
+        if mask.any():
+            out[name] = {"rows": int(mask.sum()), "mean_predicted": float(p[mask].mean()),
+                         "observed_rate": float(y[mask].mean())}
+    return out
+
+
 def fit_baseline(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(x, y)
     bx, by = iso.X_thresholds_, iso.y_thresholds_
@@ -95,19 +143,62 @@ def fit_baseline(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
             "threshold": threshold}
 
 
-def fit_ml(X: np.ndarray, y: np.ndarray, seed: int) -> Pipeline:
-    model = Pipeline(
-        [
-            ("quantile", QuantileTransformer(n_quantiles=200, output_distribution="normal",
-                                             subsample=100_000, random_state=seed)),
-            ("logit", LogisticRegression(C=0.5, max_iter=2000)),
-        ]
-    )
-    return model.fit(X, y)
+CANDIDATES: dict[str, Callable[[int], Any]] = {
+    "logistic": lambda seed: Pipeline([
+        ("quantile", QuantileTransformer(n_quantiles=200, output_distribution="normal",
+                                         subsample=100_000, random_state=seed)),
+        ("logit", LogisticRegression(C=0.5, max_iter=2000)),
+    ]),
+    "hist_gradient_boosting": lambda seed: HistGradientBoostingClassifier(
+        max_iter=200, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=200,
+        l2_regularization=1.0, random_state=seed),
+}
+
+
+def walk_forward_folds(folds: list) -> list[tuple[np.ndarray, np.ndarray]]:
+    """From time-ordered purged folds: validate each block on a model fitted on the blocks
+    before it only (as in production, the model never sees the future)."""
+    out = []
+    for j in range(1, len(folds)):
+        test = folds[j][1]
+        train = np.intersect1d(folds[j][0], np.concatenate([f[1] for f in folds[:j]]))
+        out.append((train, test))
+    return out
+
+
+def select_candidate(X: np.ndarray, y: np.ndarray, folds: list, seed: int, say: Progress
+                     ) -> tuple[str, dict[str, float]]:
+    """Walk forward through the purged time folds of train (every validation block is later
+    than what its model was fitted on) and keep the candidate with the best pooled PR-AUC."""
+    scores: dict[str, float] = {}
+    steps = walk_forward_folds(folds)
+    for name, make in CANDIDATES.items():
+        say(f"validating {name} walking forward over {len(steps)} time blocks")
+        ys, ps = [], []
+        for train_idx, val_idx in steps:
+            model = make(seed).fit(X[train_idx], y[train_idx])
+            ys.append(y[val_idx])
+            ps.append(model.predict_proba(X[val_idx])[:, 1])
+        y_val, p_val = np.concatenate(ys), np.concatenate(ps)
+        scores[name] = float(average_precision_score(y_val, p_val)) if y_val.any() else 0.0
+    return max(scores, key=scores.get), scores
+
+
+def fit_calibrated(name: str, X: np.ndarray, y: np.ndarray, folds: list, seed: int,
+                   say: Progress) -> tuple[CalibratedClassifierCV, np.ndarray]:
+    """The chosen model refit on all of train, with an isotonic map fitted on its out-of-fold
+    scores over the purged folds (which cover all of train); also returns the calibrated
+    out-of-fold probabilities."""
+    say(f"calibrating {name} on {len(folds)} purged time folds")
+    model = CalibratedClassifierCV(CANDIDATES[name](seed), method="isotonic", cv=folds,
+                                   ensemble=False).fit(X, y)
+    oof = cross_val_predict(CANDIDATES[name](seed), X, y, cv=folds, method="decision_function")
+    calibrator = model.calibrated_classifiers_[0].calibrators[0]
+    return model, np.clip(calibrator.predict(oof), 0.0, 1.0)
 
 
 def train(frame: FeatureFrame, *, horizon_s: float, percentile: float, test_fraction: float,
-          seed: int = 0) -> TrainResult:
+          seed: int = 0, say: Progress = lambda _: None) -> TrainResult:
     fwd = forward_realized_vol(frame, horizon_s)
     labelled = ~np.isnan(fwd)
     ts, X, fwd = frame.ts[labelled], frame.X[labelled], fwd[labelled]
@@ -124,18 +215,24 @@ def train(frame: FeatureFrame, *, horizon_s: float, percentile: float, test_frac
         )
     label_threshold = float(np.percentile(fwd[split.train], percentile))
     y = spike_labels(fwd, label_threshold)
-    y_tr, y_te = y[split.train], y[split.test]
+    X_tr, y_tr, ts_tr = X[split.train], y[split.train], ts[split.train]
     if y_tr.sum() < MIN_POSITIVES:
         raise NotEnoughData(f"train has {int(y_tr.sum())} spikes; needs at least {MIN_POSITIVES}")
 
+    say("fitting the baseline")
     bcol = frame.names.index(BASELINE_FEATURE)
-    baseline_params = fit_baseline(X[split.train, bcol], y_tr)
+    baseline_params = fit_baseline(X_tr[:, bcol], y_tr)
     baseline = BaselineScorer.from_params(baseline_params, frame.names)
-    model = fit_ml(X[split.train], y_tr, seed)
-    p_train = MLScorer(model, 0.5).score(X[split.train])
-    ml = MLScorer(model, best_f1_threshold(y_tr, p_train))
+    folds = purged_time_folds(ts_tr, CALIBRATION_FOLDS, horizon_s)
+    algorithm, validation = select_candidate(X_tr, y_tr, folds, seed, say)
+    model, oof_p = fit_calibrated(algorithm, X_tr, y_tr, folds, seed, say)
+    ml = MLScorer(model, best_f1_threshold(y_tr, oof_p))
 
-    X_te = X[split.test]
+    say("evaluating on test")
+    X_te, y_te = X[split.test], y[split.test]
+    p_ml, p_base = ml.score(X_te), baseline.score(X_te)
+    rcol = frame.names.index(REGIME_FEATURE)
+    regime_edges = np.quantile(X_tr[:, rcol], [1 / 3, 2 / 3])
     metrics = {
         "n_rows": int(len(split.test)),
         "n_train_rows": int(len(split.train)),
@@ -144,20 +241,58 @@ def train(frame: FeatureFrame, *, horizon_s: float, percentile: float, test_frac
         "horizon_s": horizon_s,
         "percentile": percentile,
         "label_threshold": label_threshold,
-        "ml": evaluate(y_te, ml.score(X_te), ml.threshold),
-        "baseline": evaluate(y_te, baseline.score(X_te), baseline.threshold),
+        "purge_s": horizon_s,
+        "algorithm": algorithm,
+        "validation_pr_auc": validation,
+        "ml": evaluate(y_te, p_ml, ml.threshold),
+        "baseline": evaluate(y_te, p_base, baseline.threshold),
+        "calibration": {
+            "ml": calibration_by_regime(y_te, p_ml, X_te[:, rcol], regime_edges),
+            "baseline": calibration_by_regime(y_te, p_base, X_te[:, rcol], regime_edges),
+        },
     }
     rng = np.random.default_rng(seed)
-    take = rng.choice(split.train, size=min(REFERENCE_SAMPLE_ROWS, len(split.train)),
+    take = rng.choice(len(split.train), size=min(REFERENCE_SAMPLE_ROWS, len(split.train)),
                       replace=False)
     return TrainResult(
         model=model,
+        algorithm=algorithm,
         ml_threshold=ml.threshold,
         baseline_params=baseline_params,
         label_threshold=label_threshold,
         feature_names=list(frame.names),
         metrics=metrics,
-        train_span=(float(ts[split.train].min()), float(ts[split.train].max())),
+        train_span=(float(ts_tr.min()), float(ts_tr.max())),
         test_span=(float(ts[split.test].min()), float(ts[split.test].max())),
-        reference_sample=X[np.sort(take)].tolist(),
+        reference_sample=X_tr[np.sort(take)].tolist(),
     )
+
+
+def evaluate_model(frame: FeatureFrame, *, model: Any, ml_threshold: float,
+                   baseline_params: dict[str, Any], label_threshold: float,
+                   horizon_s: float) -> dict[str, Any]:
+    """Score a trained version on new data under its own labelling rules (its horizon and the
+    spike threshold fixed on its training period): ML beside the baseline on the same rows."""
+    fwd = forward_realized_vol(frame, horizon_s)
+    labelled = ~np.isnan(fwd)
+    if labelled.sum() < MIN_TEST_ROWS:
+        raise NotEnoughData(f"{int(labelled.sum())} labelled rows; evaluation needs at least "
+                            f"{MIN_TEST_ROWS}")
+    X, y = frame.X[labelled], spike_labels(fwd[labelled], label_threshold)
+    baseline = BaselineScorer.from_params(baseline_params, frame.names)
+    ml = MLScorer(model, ml_threshold)
+    p_ml, p_base = ml.score(X), baseline.score(X)
+    rcol = frame.names.index(REGIME_FEATURE)
+    edges = np.quantile(X[:, rcol], [1 / 3, 2 / 3])
+    return {
+        "n_rows": int(len(y)),
+        "prevalence": float(y.mean()),
+        "horizon_s": horizon_s,
+        "label_threshold": label_threshold,
+        "ml": evaluate(y, p_ml, ml.threshold),
+        "baseline": evaluate(y, p_base, baseline.threshold),
+        "calibration": {
+            "ml": calibration_by_regime(y, p_ml, X[:, rcol], edges),
+            "baseline": calibration_by_regime(y, p_base, X[:, rcol], edges),
+        },
+    }

@@ -53,3 +53,35 @@ def test_too_little_data_says_how_much_is_needed():
     frame = batch_features(ticks, [30, 60, 300], 30.0)
     with pytest.raises(NotEnoughData, match="needs at least"):
         train(frame, horizon_s=60.0, percentile=90.0, test_fraction=0.3)
+
+
+def test_calibration_folds_partition_train_and_purge_around_each_block():
+    from predictions.training import purged_time_folds
+
+    ts = np.arange(0.0, 4000.0, 1.0)
+    folds = purged_time_folds(ts, 4, purge_s=60.0)
+    tests = np.concatenate([t for _, t in folds])
+    assert sorted(tests.tolist()) == list(range(len(ts)))  # a partition: every row once
+    for train_idx, test_idx in folds:
+        lo, hi = ts[test_idx].min(), ts[test_idx].max()
+        near = (ts[train_idx] >= lo - 60.0) & (ts[train_idx] <= hi + 60.0)
+        assert not near.any()
+
+
+def test_model_selection_only_validates_on_later_blocks():
+    from predictions.training import purged_time_folds, walk_forward_folds
+
+    ts = np.arange(0.0, 4000.0, 1.0)
+    for train_idx, val_idx in walk_forward_folds(purged_time_folds(ts, 4, purge_s=60.0)):
+        assert ts[train_idx].max() < ts[val_idx].min() - 60.0
+
+
+def test_the_kept_model_is_calibrated_out_of_fold_and_reported_by_regime(trained):
+    m = trained.metrics
+    assert m["algorithm"] in {"logistic", "hist_gradient_boosting"}
+    assert set(m["validation_pr_auc"]) == {"logistic", "hist_gradient_boosting"}
+    assert trained.model.__class__.__name__ == "CalibratedClassifierCV"
+    for variant in ("ml", "baseline"):
+        regimes = m["calibration"][variant]
+        assert set(regimes) <= {"calm", "normal", "volatile"} and regimes
+        assert sum(r["rows"] for r in regimes.values()) == m["n_rows"]

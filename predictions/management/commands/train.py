@@ -1,42 +1,31 @@
-"""`manage.py train`: train on simulated history, register a model version, optionally promote."""
+"""`manage.py train`: fit the ML model and the baseline honestly, register a model version."""
 
 from __future__ import annotations
 
 import json
-import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from predictions.features import batch_features
-from predictions.marketdata import Tick
+from predictions import datasets
 from predictions.models import ModelVersion
 from predictions.services import model_version_train
-from predictions.simulator import MarketSimulator
 from predictions.training import NotEnoughData
 
-
-def simulate_with_progress(products: list[str], seed: int, hours: float, quiet: bool) -> list[Tick]:
-    duration = hours * 3600
-    start = time.time() - duration
-    ticks: list[Tick] = []
-    with tqdm(total=int(duration), unit="sim-s", desc="simulating", disable=quiet) as bar:
-        for tick in MarketSimulator(products, seed=seed, start_ts=start).ticks():
-            if tick.ts > start + duration:
-                break
-            ticks.append(tick)
-            bar.n = int(tick.ts - start)
-            if len(ticks) % 5000 == 0:
-                bar.refresh()
-    return ticks
+TRAIN_STEPS = 5  # baseline, validate × 2 candidates, calibrate, evaluate
 
 
 class Command(BaseCommand):
-    help = "Train the ML model and fit the baseline (on simulated history), and register them."
+    help = ("Train on captured tick files (--data) or simulated history, evaluate ML and "
+            "baseline on a later, purged test period, and register a model version.")
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--hours", type=float, default=8.0, help="hours of simulated history")
+        parser.add_argument("--data", nargs="+", metavar="PATH",
+                            help="captured tick files (any supported format, gzip ok)")
+        parser.add_argument("--tz", default=None, help="zone of naive timestamps (default UTC)")
+        parser.add_argument("--hours", type=float, default=8.0,
+                            help="hours of simulated history (without --data)")
         parser.add_argument("--seed", type=int, default=settings.SIMULATOR_SEED)
         parser.add_argument("--products", default=",".join(settings.SIMULATOR_PRODUCTS))
         parser.add_argument("--horizon", type=float, default=settings.LABEL_HORIZON_SECONDS)
@@ -53,28 +42,46 @@ class Command(BaseCommand):
             return
         if not 0 < opts["test_fraction"] < 1:
             raise CommandError("--test-fraction must be between 0 and 1")
-        products = [p.strip() for p in opts["products"].split(",") if p.strip()]
+        if not 0 < opts["percentile"] < 100:
+            raise CommandError("--percentile must be between 0 and 100")
+        if opts["horizon"] <= 0:
+            raise CommandError("--horizon must be positive")
         quiet = opts["verbosity"] < 1
-        ticks = simulate_with_progress(products, opts["seed"], opts["hours"], quiet)
-        self.stdout.write(f"computing features for {len(ticks)} ticks…")
-        frame = batch_features(ticks, settings.FEATURE_WINDOWS_SECONDS,
-                               settings.FEATURE_GAP_SECONDS)
-        source = f"simulated: {opts['hours']:g} h of {','.join(products)}, seed {opts['seed']}"
         try:
-            version = model_version_train(
-                frame=frame, data_source=source, horizon_s=opts["horizon"],
-                percentile=opts["percentile"], test_fraction=opts["test_fraction"],
-                activate=opts["activate"], seed=opts["seed"],
-            )
-        except NotEnoughData as exc:
-            raise CommandError(f"not enough data to train: {exc}") from None
+            ticks, source = load_ticks(opts, quiet, warn=lambda m: self.stderr.write(m))
+            frame = datasets.features(ticks, quiet=quiet)
+        except datasets.DataError as exc:
+            raise CommandError(str(exc)) from None
+        with tqdm(total=TRAIN_STEPS, desc="training", unit="step", disable=quiet) as bar:
+            def say(step: str) -> None:
+                bar.set_postfix_str(step)
+                bar.update(1)
+
+            try:
+                version = model_version_train(
+                    frame=frame, data_source=source, horizon_s=opts["horizon"],
+                    percentile=opts["percentile"], test_fraction=opts["test_fraction"],
+                    activate=opts["activate"], seed=opts["seed"], say=say,
+                )
+            except NotEnoughData as exc:
+                raise CommandError(f"not enough data to train: {exc}") from None
         m = version.metrics
         self.stdout.write(
-            f"registered {version.name}: test rows {m['n_rows']}, prevalence {m['prevalence']:.3f}"
-            f"; PR-AUC ml {m['ml']['pr_auc']:.3f} / baseline {m['baseline']['pr_auc']:.3f}"
-            f"; Brier ml {m['ml']['brier']:.4f} / baseline {m['baseline']['brier']:.4f}"
-            + (" — promoted" if opts["activate"] else "")
+            f"registered {version.name} ({m['algorithm']}): test rows {m['n_rows']}, "
+            f"prevalence {m['prevalence']:.3f}; PR-AUC ml {m['ml']['pr_auc']:.3f} / baseline "
+            f"{m['baseline']['pr_auc']:.3f}; Brier ml {m['ml']['brier']:.4f} / baseline "
+            f"{m['baseline']['brier']:.4f}" + (" — promoted" if opts["activate"] else "")
         )
         if opts["json_out"]:
             with open(opts["json_out"], "w") as fh:
                 json.dump({"model_version": version.name, **m}, fh, indent=2)
+
+
+def load_ticks(opts: dict, quiet: bool, warn) -> tuple[list, str]:
+    if opts["data"]:
+        return datasets.ticks_from_files(opts["data"], tz=opts["tz"], quiet=quiet, warn=warn)
+    products = [p.strip() for p in opts["products"].split(",") if p.strip()]
+    if not products:
+        raise datasets.DataError("--products names no product")
+    return datasets.ticks_simulated(products=products, seed=opts["seed"], hours=opts["hours"],
+                                    quiet=quiet)
