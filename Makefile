@@ -36,3 +36,7 @@ bench: $(VENV)/.dev-installed
 
 clean:
 	rm -rf var .pytest_cache
+
+## lint: ruff over the whole tree
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .

@@ -7,7 +7,14 @@ import numpy as np
 
 from bench.common import best_seconds, table
 from predictions.features import batch_features
-from predictions.scoring import BaselineScorer, MLScorer, dump_model, load_model, sha256_hex
+from predictions.scoring import (
+    BaselineScorer,
+    MLScorer,
+    dump_model,
+    load_model,
+    ml_scorer,
+    sha256_hex,
+)
 from predictions.simulator import simulate_history
 from predictions.training import train
 
@@ -18,8 +25,10 @@ def main() -> None:
     result = train(frame, horizon_s=60.0, percentile=90.0, test_fraction=0.3)
     artifact = dump_model(result.model)
     model = load_model(artifact, sha256_hex(artifact))  # what serving runs: the loaded artifact
+    served = ml_scorer(model, result.ml_threshold, frame.X[:500])
     scorers = {
-        f"ml ({result.algorithm}, calibrated)": MLScorer(model, result.ml_threshold),
+        f"ml served ({result.algorithm}, compiled ≤{served.compiled_max_rows} rows)": served,
+        "ml via sklearn (MLScorer without compiling)": MLScorer(model, result.ml_threshold),
         "baseline (isotonic map of rv_60s)": BaselineScorer.from_params(result.baseline_params,
                                                                         frame.names),
     }
@@ -28,9 +37,9 @@ def main() -> None:
     for size in (1, 500):
         X = np.ascontiguousarray(frame.X[rng.choice(len(frame.X), size)])
         number = 200 if size == 1 else 20
-        raw = best_seconds(lambda: model.predict_proba(X), number=number) / size
+        raw = best_seconds(lambda X=X: model.predict_proba(X), number=number) / size
         for name, scorer in scorers.items():
-            s = best_seconds(lambda: scorer.score(X), number=number) / size
+            s = best_seconds(lambda X=X, scorer=scorer: scorer.score(X), number=number) / size
             rows.append([name, size, f"{s * 1e6:.2f}", f"{raw / s:.2f}x"])
         rows.append(["sklearn predict_proba (reference)", size, f"{raw * 1e6:.2f}", "1.00x"])
     print(table("Scoring cost per row (best of 5 rounds)",

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -54,7 +54,7 @@ def flush() -> int:
         pending = dict(_pending)
         _pending.clear()
     for (minute, endpoint), counts in pending.items():
-        _add(datetime.fromtimestamp(minute, tz=timezone.utc), endpoint, counts)
+        _add(datetime.fromtimestamp(minute, tz=UTC), endpoint, counts)
     return len(pending)
 
 

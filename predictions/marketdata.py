@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 # Advanced Trade channels that carry no ticks and are skipped, not treated as errors.
@@ -78,7 +78,7 @@ def parse_timestamp(value: Any) -> float:
     except ValueError:
         raise BadTick(f"timestamp {value!r} is not ISO-8601") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
 
 
@@ -228,7 +228,7 @@ def parse_message(raw: bytes | str | dict[str, Any]) -> list[Tick]:
 
 def format_timestamp(ts: float) -> str:
     """Epoch seconds → the exchange's ISO form with a Z."""
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
 def advanced_trade_envelope(tick: Tick, *, sequence_num: int) -> dict[str, Any]:

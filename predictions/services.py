@@ -3,7 +3,7 @@ admin, a command or the system, goes through `service_config_update`."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
@@ -87,7 +87,7 @@ def service_config_update(*, actor: Any = None, actor_name: str = "", reason: st
 
 
 def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+    return datetime.fromtimestamp(ts, tz=UTC)
 
 
 def model_version_create(*, result: TrainResult, name: str, data_source: str,
@@ -137,7 +137,7 @@ def model_version_train(*, frame: Any, data_source: str, horizon_s: float, perce
 
     result = train(frame, horizon_s=horizon_s, percentile=percentile,
                    test_fraction=test_fraction, seed=seed, say=say or (lambda _: None))
-    created = datetime.now(tz=timezone.utc)
+    created = datetime.now(tz=UTC)
     name = f"v{created:%Y%m%d-%H%M%S}-{ModelVersion.objects.count() + 1}"
     algorithm = (f"{ALGORITHM_NAMES.get(result.algorithm, result.algorithm)}, isotonic "
                  "calibration on purged time folds")

@@ -10,6 +10,8 @@ import logging
 import threading
 from dataclasses import dataclass
 
+import numpy as np
+
 from predictions.config import ActiveConfig, current_config
 from predictions.scoring import (
     BASELINE,
@@ -19,6 +21,7 @@ from predictions.scoring import (
     MLScorer,
     Scorer,
     load_model,
+    ml_scorer,
 )
 
 log = logging.getLogger(__name__)
@@ -68,7 +71,8 @@ def load_version(version_id: int) -> LoadedVersion:
         ml: MLScorer | None = None
         error: str | None = None
         try:
-            ml = MLScorer(load_model(bytes(row.artifact), row.sha256), row.threshold)
+            model = load_model(bytes(row.artifact), row.sha256)
+            ml = ml_scorer(model, row.threshold, np.asarray(row.reference_sample[:500]))
         except ArtifactError as exc:
             error = str(exc)
             metrics.MODEL_LOAD_FAILURES.labels(model_version=row.name).inc()

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from django.conf import settings
@@ -204,7 +204,7 @@ class StreamConsumer:
         return [
             Prediction(
                 product_id=s.product_id,
-                event_ts=datetime.fromtimestamp(s.ts, tz=timezone.utc),
+                event_ts=datetime.fromtimestamp(s.ts, tz=UTC),
                 features=dict(zip(names, s.values)),
                 variant=serving.served.variant,
                 score=float(served[i]),

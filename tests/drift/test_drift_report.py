@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -17,7 +17,7 @@ def add_predictions(version, rows: np.ndarray) -> None:
     Prediction.objects.bulk_create(
         Prediction(
             product_id="BTC-USD",
-            event_ts=datetime.fromtimestamp(1_700_000_000 + i, tz=timezone.utc),
+            event_ts=datetime.fromtimestamp(1_700_000_000 + i, tz=UTC),
             features=dict(zip(names, map(float, row))),
             variant="ml", score=0.1, label=False, threshold=0.5,
             shadow_variant="baseline", shadow_score=0.1,

@@ -4,7 +4,13 @@ import json
 
 import pytest
 
-from predictions.marketdata import BadTick, Tick, advanced_trade_envelope, parse_message, parse_timestamp
+from predictions.marketdata import (
+    BadTick,
+    Tick,
+    advanced_trade_envelope,
+    parse_message,
+    parse_timestamp,
+)
 
 ENVELOPE = {
     "channel": "ticker",

@@ -85,3 +85,29 @@ def test_the_kept_model_is_calibrated_out_of_fold_and_reported_by_regime(trained
         regimes = m["calibration"][variant]
         assert set(regimes) <= {"calm", "normal", "volatile"} and regimes
         assert sum(r["rows"] for r in regimes.values()) == m["n_rows"]
+
+
+def test_the_compiled_model_scores_exactly_like_scikit_learn(trained):
+    from predictions.features import batch_features
+    from predictions.scoring import ml_scorer
+
+    ticks = simulate_history(["BTC-USD", "SOL-USD"], seed=21, start_ts=2e9, duration_s=1800)
+    X = batch_features(ticks, [30, 60, 300], 30.0).X
+    scorer = ml_scorer(trained.model, trained.ml_threshold, np.asarray(trained.reference_sample))
+    assert scorer.compiled is not None
+    for rows in (X[:1], X[:17], X[: scorer.compiled_max_rows]):
+        np.testing.assert_allclose(scorer.compiled.predict_proba1(rows),
+                                   trained.model.predict_proba(rows)[:, 1], rtol=0, atol=1e-9)
+
+
+def test_a_model_that_cannot_be_compiled_is_served_by_scikit_learn(trained):
+    from sklearn.linear_model import LogisticRegression
+
+    from predictions.scoring import ml_scorer
+
+    X = np.asarray(trained.reference_sample)
+    y = (X[:, 0] > np.median(X[:, 0])).astype(int)
+    plain = LogisticRegression(max_iter=500).fit(X, y)
+    scorer = ml_scorer(plain, 0.5, X[:10])
+    assert scorer.compiled is None
+    np.testing.assert_allclose(scorer.score(X[:5]), plain.predict_proba(X[:5])[:, 1])
