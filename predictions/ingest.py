@@ -1,8 +1,9 @@
 """Tick sources → Kafka `ticks.raw`, keyed by product id.
 
-Each source yields (product_id, message bytes) in time order; `publish` sends them, paced to
-the requested speed, and re-creates the producer if the broker restarts (an idempotent
-producer does not survive that; see docs/architecture.md).
+Each source yields (event time, product_id, message bytes) in time order; `publish` sends
+them, paced to the requested speed, and re-creates the producer if the broker restarts (an
+idempotent producer does not survive that; see docs/architecture.md). The live Coinbase
+source is not paced (the exchange paces it) and lives in predictions/coinbase.py.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterator
 from kafka.errors import KafkaError
 
 from predictions.kafka import make_producer
-from predictions.marketdata import advanced_trade_envelope
+from predictions.marketdata import Tick, advanced_trade_envelope
 from predictions.simulator import MarketSimulator
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,19 @@ def simulated_messages(*, products: list[str], seed: int, start_ts: float
                        ) -> Iterator[tuple[float, str, bytes]]:
     """(event time, product, Advanced Trade envelope bytes), forever."""
     for seq, tick in enumerate(MarketSimulator(products, seed=seed, start_ts=start_ts).ticks(), 1):
+        envelope = advanced_trade_envelope(tick, sequence_num=seq)
+        yield tick.ts, tick.product_id, json.dumps(envelope, separators=(",", ":")).encode()
+
+
+def replay_messages(ticks: list[Tick]) -> Iterator[tuple[float, str, bytes]]:
+    """(event time, product, Advanced Trade envelope bytes) for ticks read from files.
+
+    Every tick is re-encoded as an envelope whatever its file's format: the consumer sees one
+    format, CSV and Parquet rows have no message bytes to send, and duplicates dropped by the
+    reader stay dropped. A tick's own sequence is kept; ticks without one are numbered.
+    """
+    for n, tick in enumerate(ticks, 1):
+        seq = tick.sequence if tick.sequence is not None else n
         envelope = advanced_trade_envelope(tick, sequence_num=seq)
         yield tick.ts, tick.product_id, json.dumps(envelope, separators=(",", ":")).encode()
 
@@ -73,14 +87,17 @@ class Publisher:
 def publish(messages: Iterator[tuple[float, str, bytes]], publisher: Publisher, *,
             origin: float, speed: float | None, max_messages: int | None,
             duration_s: float | None, on_sent: Callable[[int], None] | None = None,
-            should_stop: Callable[[], bool] = lambda: False) -> int:
+            should_stop: Callable[[], bool] = lambda: False, origin_is_now: bool = False) -> int:
     """Send messages in order; `speed` None means as fast as possible. Returns the count.
 
-    Pacing is measured from `origin`, the event time that corresponds to "now": at speed 1 a
-    message stamped T is never sent before wall-clock T.
+    Pacing is measured from `origin`. For generated streams (`origin_is_now` False) origin is
+    placed on the wall clock: at speed 1 a message stamped T is never sent before wall-clock
+    T. A replay of captured history (`origin_is_now` True) maps origin to the moment
+    publishing starts, so the first tick goes out at once and the rest keep their spacing.
     """
     sent = 0
-    wall0 = time.monotonic() - max(time.time() - origin, 0.0)
+    behind = 0.0 if origin_is_now else max(time.time() - origin, 0.0)
+    wall0 = time.monotonic() - behind
     for event_ts, key, value in messages:
         if should_stop() or (max_messages is not None and sent >= max_messages):
             break
