@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from predictions.coinbase import CoinbaseFeed, FeedStats
-from predictions.ingest import (Publisher, publish, replay_messages, simulated_messages,
+from predictions.ingest import (BULK_PRODUCER_OPTIONS, Publisher, publish, replay_messages, simulated_messages,
                                 simulation_start)
 from predictions.kafka import ensure_topics
 from predictions.marketdata import BadTick, parse_timestamp
@@ -132,7 +132,7 @@ class Command(BaseCommand):
         """Paced publishing with a progress bar; SIGTERM and Ctrl-C stop after a flush."""
         stopping = {"flag": False}
         signal.signal(signal.SIGTERM, lambda *_: stopping.update(flag=True))
-        publisher = Publisher(opts["topic"])
+        publisher = Publisher(opts["topic"], **(BULK_PRODUCER_OPTIONS if speed is None else {}))
         if total is not None and opts["max_messages"] is not None:
             total = min(total, opts["max_messages"])
         bar = tqdm(total=total, unit="msg", desc=f"→ {opts['topic']}",
