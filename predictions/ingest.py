@@ -1,8 +1,9 @@
 """Tick sources → Kafka `ticks.raw`, keyed by product id.
 
-Each source yields (product_id, message bytes) in time order; `publish` sends them, paced to
-the requested speed, and re-creates the producer if the broker restarts (an idempotent
-producer does not survive that; see docs/architecture.md).
+Each source yields (event time, product_id, message bytes) in time order; `publish` sends
+them, paced to the requested speed, and re-creates the producer if the broker restarts (an
+idempotent producer does not survive that; see docs/architecture.md). The live Coinbase
+source is not paced (the exchange paces it) and lives in predictions/coinbase.py.
 """
 
 from __future__ import annotations
@@ -11,14 +12,20 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
+import orjson
 from kafka.errors import KafkaError
 
 from predictions.kafka import make_producer
-from predictions.marketdata import advanced_trade_envelope
+from predictions.marketdata import Tick, advanced_trade_envelope
 from predictions.simulator import MarketSimulator
 
 log = logging.getLogger(__name__)
+
+# Producer options for a max-speed backfill: bigger, later batches mean fewer sender wake-ups
+# (kafka-python's per-message cost dominates a replay otherwise).
+BULK_PRODUCER_OPTIONS: dict[str, Any] = {"linger_ms": 50, "batch_size": 256 * 1024}
 
 # Assumed tick rate per product when a max-speed backfill is placed to end near now.
 _BACKFILL_TICKS_PER_S = 2.5
@@ -32,6 +39,18 @@ def simulated_messages(*, products: list[str], seed: int, start_ts: float
         yield tick.ts, tick.product_id, json.dumps(envelope, separators=(",", ":")).encode()
 
 
+def replay_messages(ticks: list[Tick]) -> Iterator[tuple[float, str, bytes]]:
+    """(event time, product, Advanced Trade envelope bytes) for ticks read from files.
+
+    Every tick is re-encoded as an envelope whatever its file's format: the consumer sees one
+    format, CSV and Parquet rows have no message bytes to send, and duplicates dropped by the
+    reader stay dropped. A tick's own sequence is kept; ticks without one are numbered.
+    """
+    for n, tick in enumerate(ticks, 1):
+        seq = tick.sequence if tick.sequence is not None else n
+        yield tick.ts, tick.product_id, orjson.dumps(advanced_trade_envelope(tick, sequence_num=seq))
+
+
 def simulation_start(*, speed: float | None, max_messages: int | None, n_products: int) -> float:
     """Paced runs start now; a max-speed backfill of N messages is placed to end about now."""
     now = time.time()
@@ -43,9 +62,10 @@ def simulation_start(*, speed: float | None, max_messages: int | None, n_product
 class Publisher:
     """A producer that survives broker restarts by re-creating itself."""
 
-    def __init__(self, topic: str) -> None:
+    def __init__(self, topic: str, **producer_options: Any) -> None:
         self.topic = topic
-        self.producer = make_producer()
+        self.producer_options = producer_options
+        self.producer = make_producer(**producer_options)
 
     def send(self, key: str, value: bytes) -> None:
         for attempt in range(5):
@@ -63,7 +83,7 @@ class Publisher:
             self.producer.close(timeout=1)
         except Exception:  # a broken producer may fail to close; it is dropped anyway
             pass
-        self.producer = make_producer()
+        self.producer = make_producer(**self.producer_options)
 
     def close(self) -> None:
         self.producer.flush(timeout=30)
@@ -73,14 +93,17 @@ class Publisher:
 def publish(messages: Iterator[tuple[float, str, bytes]], publisher: Publisher, *,
             origin: float, speed: float | None, max_messages: int | None,
             duration_s: float | None, on_sent: Callable[[int], None] | None = None,
-            should_stop: Callable[[], bool] = lambda: False) -> int:
+            should_stop: Callable[[], bool] = lambda: False, origin_is_now: bool = False) -> int:
     """Send messages in order; `speed` None means as fast as possible. Returns the count.
 
-    Pacing is measured from `origin`, the event time that corresponds to "now": at speed 1 a
-    message stamped T is never sent before wall-clock T.
+    Pacing is measured from `origin`. For generated streams (`origin_is_now` False) origin is
+    placed on the wall clock: at speed 1 a message stamped T is never sent before wall-clock
+    T. A replay of captured history (`origin_is_now` True) maps origin to the moment
+    publishing starts, so the first tick goes out at once and the rest keep their spacing.
     """
     sent = 0
-    wall0 = time.monotonic() - max(time.time() - origin, 0.0)
+    behind = 0.0 if origin_is_now else max(time.time() - origin, 0.0)
+    wall0 = time.monotonic() - behind
     for event_ts, key, value in messages:
         if should_stop() or (max_messages is not None and sent >= max_messages):
             break

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # Advanced Trade channels that carry no ticks and are skipped, not treated as errors.
 NON_TICK_CHANNELS = frozenset({"subscriptions", "heartbeats"})
@@ -52,34 +55,59 @@ class Tick:
         }
 
 
-def parse_timestamp(value: Any) -> float:
-    """ISO-8601 (with Z or an offset, up to nanoseconds) or epoch seconds → epoch seconds.
+# Epoch seconds written as text (CSV cells): nine or more digits, never a valid ISO-8601 date.
+_EPOCH_TEXT = re.compile(r"\d{9,}(\.\d*)?")
+_LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
 
-    A timestamp without a zone is taken as UTC.
+
+@lru_cache(maxsize=32)
+def time_zone(name: str | None) -> tzinfo:
+    """An IANA zone by name (None is UTC); ValueError names an unknown zone.
+
+    Not a BadTick: a wrong zone is the caller's mistake, not one bad line.
+    """
+    if name is None or name.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (expected an IANA name such as "
+                         f"'Europe/Berlin')") from None
+
+
+def parse_timestamp(value: Any, tz: str | None = None) -> float:
+    """ISO-8601 (with Z or an offset, up to nanoseconds), a datetime or epoch seconds → epoch
+    seconds.
+
+    A timestamp without a zone is in `tz` (an IANA name), UTC when `tz` is None: captured
+    files from a local recorder often carry local wall-clock times without an offset.
     """
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if not math.isfinite(value):
             raise BadTick(f"timestamp {value!r} is not finite")
         return float(value)
+    if isinstance(value, datetime):
+        return _aware(value, tz).timestamp()
     if not isinstance(value, str) or not value:
         raise BadTick(f"timestamp {value!r} is not a string")
     text = value.strip()
+    if _EPOCH_TEXT.fullmatch(text):
+        return float(text)
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     # Python parses at most microseconds: cut longer fractions (Coinbase sends nanoseconds).
-    dot = text.find(".")
-    if dot != -1:
-        end = dot + 1
-        while end < len(text) and text[end].isdigit():
-            end += 1
-        text = text[: min(end, dot + 7)] + text[end:]
+    text = _LONG_FRACTION.sub(r"\1", text, count=1)
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise BadTick(f"timestamp {value!r} is not ISO-8601") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+    return _aware(parsed, tz).timestamp()
+
+
+def _aware(moment: datetime, tz: str | None) -> datetime:
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=time_zone(tz))
+    return moment
 
 
 def _number(obj: dict[str, Any], key: str, *, required: bool = False) -> float | None:
@@ -135,13 +163,13 @@ def make_tick(
     return Tick(product_id, ts, price, best_bid, best_ask, bid_qty, ask_qty, volume_24h, seq)
 
 
-def _advanced_trade_ticks(msg: dict[str, Any]) -> list[Tick]:
+def _advanced_trade_ticks(msg: dict[str, Any], tz: str | None = None) -> list[Tick]:
     channel = msg.get("channel")
     if channel in NON_TICK_CHANNELS:
         return []
     if channel != "ticker":
         raise BadTick(f"unknown channel {channel!r}")
-    ts = parse_timestamp(msg.get("timestamp"))
+    ts = parse_timestamp(msg.get("timestamp"), tz)
     events = msg.get("events")
     if not isinstance(events, list):
         raise BadTick("field 'events' is not a list")
@@ -169,10 +197,10 @@ def _advanced_trade_ticks(msg: dict[str, Any]) -> list[Tick]:
     return ticks
 
 
-def _legacy_ticker(msg: dict[str, Any]) -> Tick:
+def _legacy_ticker(msg: dict[str, Any], tz: str | None = None) -> Tick:
     return make_tick(
         product_id=msg.get("product_id"),
-        ts=parse_timestamp(msg.get("time")),
+        ts=parse_timestamp(msg.get("time"), tz),
         price=_number(msg, "price", required=True),
         best_bid=_number(msg, "best_bid"),
         best_ask=_number(msg, "best_ask"),
@@ -183,27 +211,29 @@ def _legacy_ticker(msg: dict[str, Any]) -> Tick:
     )
 
 
-def _flat_row(msg: dict[str, Any]) -> Tick:
+def parse_row(msg: dict[str, Any], tz: str | None = None) -> Tick:
+    """A flattened row with the canonical columns (NDJSON, CSV or Parquet) → its tick."""
     ts_raw = next((msg[k] for k in ("ts", "timestamp", "time") if msg.get(k) not in (None, "")), None)
     if ts_raw is None:
         raise BadTick("missing time column (ts, timestamp or time)")
     return make_tick(
         product_id=msg.get("product_id"),
-        ts=parse_timestamp(ts_raw),
+        ts=parse_timestamp(ts_raw, tz),
         price=_number(msg, "price", required=True),
         best_bid=_number(msg, "best_bid"),
         best_ask=_number(msg, "best_ask"),
         bid_qty=_number(msg, "bid_qty"),
         ask_qty=_number(msg, "ask_qty"),
         volume_24h=_number(msg, "volume_24h"),
-        sequence=msg.get("sequence"),
+        sequence=None if msg.get("sequence") == "" else msg.get("sequence"),  # empty CSV cell
     )
 
 
-def parse_message(raw: bytes | str | dict[str, Any]) -> list[Tick]:
+def parse_message(raw: bytes | str | dict[str, Any], *, tz: str | None = None) -> list[Tick]:
     """One message of any accepted format → its ticks (none for control messages).
 
-    Raises BadTick with the reason for anything that is not a valid message.
+    Raises BadTick with the reason for anything that is not a valid message. `tz` is the zone
+    of timestamps that carry none (UTC by default).
     """
     if isinstance(raw, dict):
         msg = raw
@@ -215,14 +245,14 @@ def parse_message(raw: bytes | str | dict[str, Any]) -> list[Tick]:
     if not isinstance(msg, dict):
         raise BadTick("message is not a JSON object")
     if "channel" in msg:
-        return _advanced_trade_ticks(msg)
+        return _advanced_trade_ticks(msg, tz)
     kind = msg.get("type")
     if kind == "ticker":
-        return [_legacy_ticker(msg)]
+        return [_legacy_ticker(msg, tz)]
     if kind in {"subscriptions", "heartbeat"}:
         return []
     if "product_id" in msg and "price" in msg:
-        return [_flat_row(msg)]
+        return [parse_row(msg, tz)]
     raise BadTick("unknown message format")
 
 

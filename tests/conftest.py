@@ -197,3 +197,28 @@ def postgres_in_use() -> bool:
     from django.db import connection
 
     return connection.vendor == "postgresql"
+
+
+def read_topic(topic: str, count: int, timeout: float = 30.0) -> list:
+    """The first `count` records of every partition of a topic (no consumer group, so no
+    join wait), in partition order; fails after `timeout` seconds with what arrived."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from predictions.kafka import bootstrap_servers
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers(), group_id=None,
+                             enable_auto_commit=False, consumer_timeout_ms=500)
+    try:
+        partitions = wait_until(lambda: consumer.partitions_for_topic(topic), timeout=10,
+                                what=f"partitions of {topic}")
+        consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+        consumer.seek_to_beginning()
+        records: list = []
+        deadline = time.monotonic() + timeout
+        while len(records) < count and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+        assert len(records) >= count, f"{len(records)} of {count} records on {topic}"
+        return records
+    finally:
+        consumer.close()

@@ -210,6 +210,14 @@ LABEL_PERCENTILE = env_float("LABEL_PERCENTILE", 90.0)
 TICK_SOURCE = env_str("TICK_SOURCE", "simulate")
 SIMULATOR_PRODUCTS = env_list("SIMULATOR_PRODUCTS", "BTC-USD,ETH-USD")
 SIMULATOR_SEED = env_int("SIMULATOR_SEED", 7)
+# The live source (`ingest --source coinbase`): Coinbase Advanced Trade market-data WebSocket.
+# Tests point it at a local server that replays recorded messages.
+COINBASE_WS_URL = env_str("COINBASE_WS_URL", "wss://advanced-trade-ws.coinbase.com")
+# Reconnect backoff: doubles from the initial delay up to the cap, with jitter.
+COINBASE_WS_BACKOFF_INITIAL_SECONDS = env_float("COINBASE_WS_BACKOFF_INITIAL_SECONDS", 1.0)
+COINBASE_WS_BACKOFF_MAX_SECONDS = env_float("COINBASE_WS_BACKOFF_MAX_SECONDS", 30.0)
+# Heartbeats arrive every second: this long without any message means the connection is dead.
+COINBASE_WS_IDLE_SECONDS = env_float("COINBASE_WS_IDLE_SECONDS", 15.0)
 
 # --- Drift -------------------------------------------------------------------------------------
 # Most recent prediction rows compared against the model's reference sample.

@@ -75,3 +75,14 @@ def test_an_envelope_round_trips():
     tick = Tick("BTC-USD", 1_714_564_800.25, 60000.5, 60000.0, 60001.0, 0.25, 0.75, 100.0, 3)
     [back] = parse_message(json.dumps(advanced_trade_envelope(tick, sequence_num=3)))
     assert back == tick
+
+
+def test_a_naive_timestamp_can_be_read_in_a_named_zone():
+    assert parse_timestamp("2024-01-15T09:00:00", "Europe/Berlin") == parse_timestamp(
+        "2024-01-15T08:00:00Z")
+    assert parse_timestamp("2024-01-15T09:00:00+00:00", "Europe/Berlin") == parse_timestamp(
+        "2024-01-15T09:00:00Z")
+
+
+def test_epoch_seconds_as_text_are_read_as_epoch_seconds():
+    assert parse_timestamp("1714564800.25") == 1714564800.25
