@@ -176,12 +176,18 @@ def select_candidate(X: np.ndarray, y: np.ndarray, folds: list, seed: int, say: 
         say(f"validating {name} walking forward over {len(steps)} time blocks")
         ys, ps = [], []
         for train_idx, val_idx in steps:
+            if len(np.unique(y[train_idx])) < 2:
+                continue  # an early block without spikes cannot fit a classifier
             model = make(seed).fit(X[train_idx], y[train_idx])
             ys.append(y[val_idx])
             ps.append(model.predict_proba(X[val_idx])[:, 1])
+        if not ys:
+            scores[name] = 0.0
+            continue
         y_val, p_val = np.concatenate(ys), np.concatenate(ps)
         scores[name] = float(average_precision_score(y_val, p_val)) if y_val.any() else 0.0
-    return max(scores, key=scores.get), scores
+    # Ties (no usable validation) go to the first, simplest candidate.
+    return max(scores, key=lambda n: (scores[n], -list(CANDIDATES).index(n))), scores
 
 
 def fit_calibrated(name: str, X: np.ndarray, y: np.ndarray, folds: list, seed: int,
@@ -190,6 +196,10 @@ def fit_calibrated(name: str, X: np.ndarray, y: np.ndarray, folds: list, seed: i
     scores over the purged folds (which cover all of train); also returns the calibrated
     out-of-fold probabilities."""
     say(f"calibrating {name} on {len(folds)} purged time folds")
+    for j, (train_idx, _) in enumerate(folds):
+        if len(np.unique(y[train_idx])) < 2:
+            raise NotEnoughData(f"calibration fold {j + 1} of {len(folds)} trains on no spikes; "
+                                "train needs spikes spread over more of its time span")
     model = CalibratedClassifierCV(CANDIDATES[name](seed), method="isotonic", cv=folds,
                                    ensemble=False).fit(X, y)
     oof = cross_val_predict(CANDIDATES[name](seed), X, y, cv=folds, method="decision_function")

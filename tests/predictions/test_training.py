@@ -111,3 +111,15 @@ def test_a_model_that_cannot_be_compiled_is_served_by_scikit_learn(trained):
     scorer = ml_scorer(plain, 0.5, X[:10])
     assert scorer.compiled is None
     np.testing.assert_allclose(scorer.score(X[:5]), plain.predict_proba(X[:5])[:, 1])
+
+
+def test_model_selection_skips_an_early_block_without_spikes():
+    from predictions.training import purged_time_folds, select_candidate
+
+    rng = np.random.default_rng(0)
+    ts = np.arange(0.0, 4000.0, 1.0)
+    X = rng.normal(size=(len(ts), 3))
+    y = ((X[:, 0] > 1.0) & (ts > 1200)).astype(int)  # the first block is calm: no spikes
+    name, scores = select_candidate(X, y, purged_time_folds(ts, 4, 60.0), 0, lambda _: None)
+    assert name in scores and all(0.0 <= v <= 1.0 for v in scores.values())
+    assert scores[name] > y.mean()  # the feature that makes spikes is found
