@@ -2,7 +2,7 @@
 
 Process-local counters and histograms live here. Values that the database knows better (the
 active variant, consumer lag at the last batch, the latest drift report, prediction age) are
-read at scrape time by `monitoring.collectors.DatabaseCollector`, so every web worker reports
+read at scrape time by `DatabaseCollector` below, so every web worker reports
 the same numbers. Names keep the `volatility_` prefix the operators' dashboards already use.
 """
 
@@ -80,6 +80,21 @@ class DatabaseCollector:
     """Gauges whose truth is in the database, so every web worker reports the same values."""
 
     def collect(self):
+        """The database-backed gauges, or only `volatility_database_up 0` when the database
+        cannot be read (so a database outage never costs Prometheus the process metrics)."""
+        from django.db import DatabaseError
+        from prometheus_client.core import GaugeMetricFamily
+
+        try:
+            families = list(self._from_database())
+        except DatabaseError:
+            families = []
+        yield GaugeMetricFamily("volatility_database_up",
+                                "1 when the scrape could read the database.",
+                                value=1.0 if families else 0.0)
+        yield from families
+
+    def _from_database(self):
         from prometheus_client.core import GaugeMetricFamily
 
         from drift.models import DriftReport
@@ -87,9 +102,11 @@ class DatabaseCollector:
         from predictions.models import ServiceConfig, StreamLease, StreamOffset
 
         config = ServiceConfig.load()
-        active = GaugeMetricFamily("volatility_active_variant",
-                                   "1 for the variant the configuration serves.",
-                                   labels=["variant"])
+        active = GaugeMetricFamily(
+            "volatility_active_variant",
+            "1 for the variant the configuration selects (a refused ML artifact still serves "
+            "the baseline: see volatility_model_load_failures_total).",
+            labels=["variant"])
         for variant in ("ml", "baseline"):
             active.add_metric([variant], 1.0 if config.active_variant == variant else 0.0)
         yield active

@@ -53,9 +53,19 @@ def flush() -> int:
     with _lock:
         pending = dict(_pending)
         _pending.clear()
-    for (minute, endpoint), counts in pending.items():
-        _add(datetime.fromtimestamp(minute, tz=UTC), endpoint, counts)
-    return len(pending)
+    written = 0
+    try:
+        for (minute, endpoint), counts in pending.items():
+            _add(datetime.fromtimestamp(minute, tz=UTC), endpoint, counts)
+            written += 1
+    finally:
+        if written < len(pending):  # the database failed: keep what was not written
+            with _lock:
+                for key, counts in list(pending.items())[written:]:
+                    kept = _pending[key]
+                    for i, c in enumerate(counts):
+                        kept[i] += c
+    return written
 
 
 def _add(minute: datetime, endpoint: str, counts: list[int]) -> None:

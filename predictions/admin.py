@@ -52,10 +52,10 @@ class ServiceConfigForm(forms.ModelForm):
         data = super().clean()
         variant = data.get("active_variant")
         version = data.get("active_model_version")
-        if variant == ML and version is not None:
-            problem = model_version_problem(version)
+        if version is not None:
+            problem = model_version_problem(version, check_artifact=variant == ML)
             if problem:
-                raise forms.ValidationError(f"Cannot serve ML with {version}: {problem}. "
+                raise forms.ValidationError(f"Cannot serve {variant} with {version}: {problem}. "
                                             "Keep the baseline, or promote another version.")
         return data
 

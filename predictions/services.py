@@ -3,6 +3,7 @@ admin, a command or the system, goes through `service_config_update`."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -158,8 +159,9 @@ def model_version_train(*, frame: Any, data_source: str, horizon_s: float, perce
     return version
 
 
-def model_version_problem(version: ModelVersion) -> str | None:
-    """Why this version cannot serve ML (artifact refused, features unknown), or None."""
+def model_version_problem(version: ModelVersion, *, check_artifact: bool = True) -> str | None:
+    """Why this version cannot serve (features unknown to the engine; with `check_artifact`,
+    an ML artifact that is refused), or None."""
     from django.conf import settings as dj_settings
 
     from predictions.features import feature_names
@@ -168,8 +170,29 @@ def model_version_problem(version: ModelVersion) -> str | None:
     expected = feature_names(dj_settings.FEATURE_WINDOWS_SECONDS)
     if list(version.feature_names) != expected:
         return "its features differ from the feature engine's; retrain it"
+    if not check_artifact:
+        return None
     try:
         load_model(bytes(version.artifact), version.sha256)
     except ArtifactError as exc:
         return f"its artifact is refused: {exc}"
     return None
+
+
+@transaction.atomic
+def stream_positions_forget(*, topics: list[str], reason: str) -> int:
+    """A broker's topics were recreated from offset 0 (the embedded, memory-only broker after a
+    restart). Drop the stored offsets of `topics`, and mark the Kafka positions of existing
+    predictions as belonging to the previous incarnation (topic renamed "<topic>@<time>"),
+    so new rows at the same offsets are not mistaken for duplicates. Returns rows marked."""
+    from predictions.models import Prediction, StreamOffset
+
+    stamp = datetime.now(tz=UTC).strftime("%Y%m%dT%H%M%SZ")
+    moved = 0
+    for topic in topics:
+        StreamOffset.objects.filter(topic=topic).delete()
+        moved += Prediction.objects.filter(topic=topic).update(topic=f"{topic}@{stamp}")
+    if moved:
+        logging.getLogger(__name__).warning("%s: %d predictions of %s marked as from a "
+                                            "previous broker", reason, moved, topics)
+    return moved

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,10 @@ from predictions.scoring import (
 
 log = logging.getLogger(__name__)
 
+# A refused ML artifact is re-read after this long, so a repaired row serves again without a
+# restart (a good artifact is loaded once per process: rows are never edited in place).
+REFUSED_RETRY_SECONDS = 30.0
+
 
 class NoModelVersion(Exception):
     """No model version is promoted yet: nothing can be scored."""
@@ -40,6 +45,7 @@ class LoadedVersion:
     baseline: BaselineScorer
     ml: MLScorer | None
     ml_error: str | None  # why the ML artifact was refused, if it was
+    retry_at: float = 0.0  # a refused artifact is checked again after this (monotonic) time
 
 
 @dataclass(frozen=True)
@@ -58,14 +64,15 @@ _loaded: dict[int, LoadedVersion] = {}
 def load_version(version_id: int) -> LoadedVersion:
     """Load (once per process) a model version's scorers, refusing a bad ML artifact."""
     hit = _loaded.get(version_id)
-    if hit is not None:
+    if hit is not None and (hit.ml is not None or time.monotonic() < hit.retry_at):
         return hit
     from monitoring import metrics
     from predictions.models import ModelVersion
 
     with _lock:
-        if version_id in _loaded:
-            return _loaded[version_id]
+        hit = _loaded.get(version_id)
+        if hit is not None and (hit.ml is not None or time.monotonic() < hit.retry_at):
+            return hit
         row = ModelVersion.objects.get(pk=version_id)
         baseline = BaselineScorer.from_params(row.baseline_params, row.feature_names)
         ml: MLScorer | None = None
@@ -78,7 +85,8 @@ def load_version(version_id: int) -> LoadedVersion:
             metrics.MODEL_LOAD_FAILURES.labels(model_version=row.name).inc()
             log.error("refusing ML artifact of model version %s: %s", row.name, error)
         loaded = LoadedVersion(row.id, row.name, row.sha256, list(row.feature_names),
-                               baseline, ml, error)
+                               baseline, ml, error,
+                               retry_at=time.monotonic() + REFUSED_RETRY_SECONDS)
         _loaded[version_id] = loaded
         return loaded
 

@@ -240,6 +240,9 @@ def train(frame: FeatureFrame, *, horizon_s: float, percentile: float, test_frac
 
     say("evaluating on test")
     X_te, y_te = X[split.test], y[split.test]
+    if not y_te.any():
+        raise NotEnoughData(f"the test period ({len(y_te)} rows) has no spike, so PR-AUC and "
+                            "recall are undefined; use more data or a larger --test-fraction")
     p_ml, p_base = ml.score(X_te), baseline.score(X_te)
     rcol = frame.names.index(REGIME_FEATURE)
     regime_edges = np.quantile(X_tr[:, rcol], [1 / 3, 2 / 3])

@@ -42,6 +42,8 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 # which serves plain HTTP on localhost.
 SECURE = env_bool("DJANGO_SECURE", False)
 SECURE_SSL_REDIRECT = SECURE
+# Prometheus scrapes and load-balancer probes speak plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^metrics$", r"^api/v1/health$", r"^api/v1/ready$"]
 SESSION_COOKIE_SECURE = SECURE
 CSRF_COOKIE_SECURE = SECURE
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000) if SECURE else 0
@@ -207,7 +209,10 @@ LABEL_HORIZON_SECONDS = env_float("LABEL_HORIZON_SECONDS", 60.0)
 LABEL_PERCENTILE = env_float("LABEL_PERCENTILE", 90.0)
 
 # --- Simulator and ingest ----------------------------------------------------------------------
+# What `make run` feeds into Kafka: simulate | replay (TICK_REPLAY_FILES) | coinbase (live).
 TICK_SOURCE = env_str("TICK_SOURCE", "simulate")
+# Comma-separated captured files replayed in a loop-free single pass when TICK_SOURCE=replay.
+TICK_REPLAY_FILES = env_list("TICK_REPLAY_FILES")
 SIMULATOR_PRODUCTS = env_list("SIMULATOR_PRODUCTS", "BTC-USD,ETH-USD")
 SIMULATOR_SEED = env_int("SIMULATOR_SEED", 7)
 # The live source (`ingest --source coinbase`): Coinbase Advanced Trade market-data WebSocket.
@@ -220,8 +225,17 @@ COINBASE_WS_BACKOFF_MAX_SECONDS = env_float("COINBASE_WS_BACKOFF_MAX_SECONDS", 3
 COINBASE_WS_IDLE_SECONDS = env_float("COINBASE_WS_IDLE_SECONDS", 15.0)
 
 # --- Drift -------------------------------------------------------------------------------------
-# Most recent prediction rows compared against the model's reference sample.
+# A drift run with fewer recent prediction rows than this is stored as skipped. (How many
+# rows are compared is ServiceConfig.drift_window_rows, editable in the admin.)
 DRIFT_MIN_ROWS = env_int("DRIFT_MIN_ROWS", 200)
+
+# --- Retention (the hourly housekeeping task) --------------------------------------------------
+PREDICTION_RETENTION_DAYS = env_int("PREDICTION_RETENTION_DAYS", 30)
+# Per-minute API rollups behind the SLO page; keep at least its longest window (30 d).
+API_ROLLUP_RETENTION_DAYS = env_int("API_ROLLUP_RETENTION_DAYS", 35)
+DRIFT_REPORT_RETENTION_DAYS = env_int("DRIFT_REPORT_RETENTION_DAYS", 90)
+# Evidently's HTML is ~5 MB a report: only the newest this many keep it.
+DRIFT_HTML_KEEP = env_int("DRIFT_HTML_KEEP", 24)
 
 # --- Monitoring --------------------------------------------------------------------------------
 # API request counts are flushed to the database this often per process (SLO page), by a
@@ -234,12 +248,13 @@ PROMETHEUS_EXPORT_MIGRATIONS = False
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
     _celery_dir = RUNTIME_DIR / "celery"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_celery_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_celery_dir / "queue"),
         "data_folder_out": str(_celery_dir / "queue"),
         "data_folder_processed": str(_celery_dir / "processed"),
+        "control_folder": str(_celery_dir / "control"),
         "store_processed": False,
     }
 CELERY_RESULT_BACKEND = "django-db"

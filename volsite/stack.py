@@ -96,10 +96,9 @@ def tansu_binary() -> str:
 
 def build_env(runtime: Path, base: dict[str, str]) -> dict[str, str]:
     env = dict(base)
-    metrics_dir = runtime / "prometheus"
+    metrics_dir = Path(env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(runtime / "prometheus")))
     shutil.rmtree(metrics_dir, ignore_errors=True)  # stale files from dead processes
     metrics_dir.mkdir(parents=True)
-    env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(var, "1")  # avoid thread oversubscription on small machines
     env.setdefault("PYTHONUNBUFFERED", "1")
@@ -129,6 +128,7 @@ def run(*, web_bind: str, kafka_port: int, speed: str, python: str = sys.executa
                                   "--advertised-listener-url", url])
             env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{kafka_port}"
             wait_for_port("127.0.0.1", kafka_port)
+            forget_embedded_positions(settings)
         manage = [python, str(Path(settings.BASE_DIR) / "manage.py")]
         celery = [python, "-m", "celery", "-A", "volsite"]
         stack.start("web", [python, "-m", "gunicorn", "-c",
@@ -140,8 +140,7 @@ def run(*, web_bind: str, kafka_port: int, speed: str, python: str = sys.executa
                                                "stream@%h", "--loglevel", "INFO"])
         stack.start("beat", celery + ["beat", "--loglevel", "INFO", "-s",
                                       str(runtime / "celerybeat-schedule")])
-        stack.start("ingest", manage + ["ingest", "--source", settings.TICK_SOURCE,
-                                        "--speed", speed])
+        stack.start("ingest", manage + ingest_args(settings, speed))
         host, _, port = web_bind.rpartition(":")
         wait_for_port(host or "127.0.0.1", int(port), timeout=30)
         print_welcome(web_bind, runtime)
@@ -151,6 +150,33 @@ def run(*, web_bind: str, kafka_port: int, speed: str, python: str = sys.executa
     finally:
         stack.stop()
     return code
+
+
+def ingest_args(settings, speed: str) -> list[str]:
+    """The ingest command for TICK_SOURCE, refusing a replay without files up front."""
+    source = settings.TICK_SOURCE
+    args = ["ingest", "--source", source]
+    if source == "replay":
+        if not settings.TICK_REPLAY_FILES:
+            raise RuntimeError("TICK_SOURCE=replay needs TICK_REPLAY_FILES (comma-separated paths)")
+        return args + ["--file", *settings.TICK_REPLAY_FILES, "--speed", speed]
+    if source == "simulate":
+        return args + ["--speed", speed]
+    return args
+
+
+def forget_embedded_positions(settings) -> None:
+    """The embedded broker keeps nothing across restarts: its topics start again at offset 0.
+    Stored offsets and the positions of earlier predictions refer to a broker that is gone."""
+    from predictions.services import stream_positions_forget
+
+    moved = stream_positions_forget(
+        topics=[settings.KAFKA_TOPIC_TICKS],
+        reason="the embedded broker was restarted empty",
+    )
+    if moved:
+        print(f"  embedded broker is new: {moved} earlier prediction rows keep their data, "
+              "their Kafka positions are marked as from a previous broker")
 
 
 def print_welcome(web_bind: str, runtime: Path) -> None:

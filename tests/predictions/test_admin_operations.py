@@ -70,3 +70,14 @@ def test_the_admin_lists_model_versions_with_their_metrics(client, staff_user, m
 def test_anonymous_users_cannot_reach_the_admin(client, db):
     response = client.get(CHANGE_URL)
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_the_admin_refuses_a_version_with_other_features_even_for_the_baseline(
+        client, staff_user, model_version):
+    ModelVersion.objects.filter(pk=model_version.pk).update(feature_names=["rv_60s"])
+    client.force_login(staff_user)
+    response = client.post(CHANGE_URL, form_data(ServiceConfig.objects.get(),
+                                                 active_variant="baseline"))
+    assert response.status_code == 200
+    assert b"features differ" in response.content
+    assert ServiceConfig.objects.get().active_variant == "ml"

@@ -40,3 +40,14 @@ def test_with_a_refused_artifact_the_api_serves_the_baseline_and_says_so(
     ready = client.get("/api/v1/ready").json()
     assert ready["ready"] is False and ready["checks"]["model"]["ok"] is False
     assert client.get("/api/v1/version").json()["model_variant"] == "baseline"
+
+
+def test_a_repaired_artifact_serves_again_without_a_restart(model_version, monkeypatch):
+    from predictions import serving
+
+    good = bytes(ModelVersion.objects.get(pk=model_version.pk).artifact)
+    monkeypatch.setattr(serving, "REFUSED_RETRY_SECONDS", 0.0)
+    ModelVersion.objects.filter(pk=model_version.pk).update(artifact=b"corrupt")
+    assert serving.load_version(model_version.pk).ml is None
+    ModelVersion.objects.filter(pk=model_version.pk).update(artifact=good)
+    assert serving.load_version(model_version.pk).ml is not None

@@ -123,3 +123,18 @@ def test_model_selection_skips_an_early_block_without_spikes():
     name, scores = select_candidate(X, y, purged_time_folds(ts, 4, 60.0), 0, lambda _: None)
     assert name in scores and all(0.0 <= v <= 1.0 for v in scores.values())
     assert scores[name] > y.mean()  # the feature that makes spikes is found
+
+
+def test_a_test_period_without_spikes_is_refused_before_anything_is_registered():
+    from predictions.marketdata import Tick
+
+    rng = np.random.default_rng(4)
+    ticks, price = [], 100.0
+    for i in range(6000):
+        ts = float(i)
+        if i < 4000:  # a lively first part, then a dead-flat market
+            price *= float(np.exp(rng.normal(0, 0.001 if (i // 300) % 2 else 0.0002)))
+        ticks.append(Tick("BTC-USD", ts, price, price - 0.01, price + 0.01, 1.0, 1.0, 1.0, i))
+    frame = batch_features(ticks, [30, 60, 300], 30.0)
+    with pytest.raises(NotEnoughData, match="test period .* has no spike"):
+        train(frame, horizon_s=60.0, percentile=90.0, test_fraction=0.3)

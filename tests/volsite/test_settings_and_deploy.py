@@ -65,3 +65,15 @@ def test_ci_runs_against_postgresql_and_redis():
         need("CI mode", False, "this check only applies with CI=true")
     assert connection.vendor == "postgresql"
     assert redis_available()
+
+
+@pytest.mark.django_db
+def test_behind_tls_probes_are_not_redirected_but_pages_are(client):
+    from django.test import Client, override_settings
+
+    with override_settings(SECURE_SSL_REDIRECT=True):
+        secure_client = Client()
+        assert secure_client.get("/api/v1/health").status_code == 200
+        assert secure_client.get("/metrics").status_code == 200
+        response = secure_client.get("/admin/")
+        assert response.status_code == 301 and response["Location"].startswith("https://")
