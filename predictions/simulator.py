@@ -2,7 +2,10 @@
 
 Per product: a two-regime (calm / volatile) Markov switch times a mean-reverting log-volatility
 (so volatility clusters), Student-t returns (fat tails) with rare jumps, tick arrivals whose rate
-rises with volatility, and a bid/ask spread that widens with it. Products are merged in time
+rises with volatility, and a bid/ask spread that widens with it. Activity leads volatility, as
+in real order flow: when a volatile spell begins, quoting activity and spreads pick up some
+tens of seconds before prices start to move (`activity_lead_s`), so measures of activity carry
+information that recent realized volatility does not yet show. Products are merged in time
 order. Pure Python + numpy, no Django.
 """
 
@@ -35,6 +38,7 @@ class RegimeParams:
     jump_rate_per_s: float = 1 / 1800.0
     jump_scale: float = 0.0015
     student_df: float = 4.0
+    activity_lead_s: tuple[float, float] = (10.0, 40.0)  # activity rises this long before vol
 
 
 class ProductPath:
@@ -48,6 +52,7 @@ class ProductPath:
         self.ts = start_ts
         self.log_mid = math.log(START_PRICES.get(product_id, 100.0))
         self.volatile = False
+        self.pending_until: float | None = None  # a volatile spell announced by activity
         self.logvol = 0.0  # deviation of log-vol from its regime level
         self.volume_24h = float(rng.uniform(5_000, 20_000))
         self.sequence = 0
@@ -58,10 +63,16 @@ class ProductPath:
         level = self.p.vol_per_sqrt_s * (self.p.volatile_multiplier if self.volatile else 1.0)
         return level * math.exp(self.logvol)
 
+    def activity(self) -> float:
+        """Activity relative to calm: follows volatility, and leads it into a volatile spell."""
+        ratio = self.vol() / self.p.vol_per_sqrt_s
+        if self.pending_until is not None:
+            ratio *= self.p.volatile_multiplier
+        return ratio
+
     def next_tick(self) -> Tick:
         p, rng = self.p, self.rng
-        ratio = self.vol() / p.vol_per_sqrt_s
-        rate = p.base_rate_per_s * ratio**p.rate_elasticity
+        rate = p.base_rate_per_s * self.activity() ** p.rate_elasticity
         dt = float(rng.exponential(1.0 / rate))
         self._evolve_state(dt)
         sigma = self.vol()
@@ -70,22 +81,29 @@ class ProductPath:
             ret += float(rng.normal(0.0, p.jump_scale))
         self.log_mid += ret
         self.ts += dt
-        return self._quote(sigma / p.vol_per_sqrt_s)
+        return self._quote(self.activity())
 
     def _evolve_state(self, dt: float) -> None:
         p, rng = self.p, self.rng
-        mean_stay = p.mean_volatile_s if self.volatile else p.mean_calm_s
-        if rng.random() < 1.0 - math.exp(-dt / mean_stay):
-            self.volatile = not self.volatile
+        if self.pending_until is not None:
+            if self.ts + dt >= self.pending_until:
+                self.volatile, self.pending_until = True, None
+        else:
+            mean_stay = p.mean_volatile_s if self.volatile else p.mean_calm_s
+            if rng.random() < 1.0 - math.exp(-dt / mean_stay):
+                if self.volatile:
+                    self.volatile = False
+                else:
+                    self.pending_until = self.ts + dt + float(rng.uniform(*p.activity_lead_s))
         decay = math.exp(-p.logvol_reversion_per_s * dt)
         self.logvol = self.logvol * decay + p.logvol_noise_per_sqrt_s * math.sqrt(dt) * float(
             rng.standard_normal()
         )
 
-    def _quote(self, vol_ratio: float) -> Tick:
+    def _quote(self, activity: float) -> Tick:
         p, rng = self.p, self.rng
         mid = math.exp(self.log_mid)
-        spread_bps = p.base_spread_bps * vol_ratio**p.spread_elasticity * float(
+        spread_bps = p.base_spread_bps * activity**p.spread_elasticity * float(
             rng.lognormal(0.0, 0.25)
         )
         half = mid * spread_bps / 2e4

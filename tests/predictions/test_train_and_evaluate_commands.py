@@ -14,7 +14,8 @@ METRIC_KEYS = {"pr_auc", "roc_auc", "brier", "precision", "recall"}
 
 def test_train_registers_a_version_and_writes_its_metrics(tmp_path):
     out = tmp_path / "train.json"
-    call_command("train", hours=1.5, seed=3, activate=True, json_out=str(out), verbosity=0)
+    call_command("train", hours=3, seed=3, test_fraction=0.4, activate=True,
+                 json_out=str(out), verbosity=0)
     version = ModelVersion.objects.get()
     assert ServiceConfig.load().active_model_version == version
     report = json.loads(out.read_text())
