@@ -42,6 +42,7 @@ PREDICT_EXAMPLE = OpenApiExample(
 
 class PredictView(APIView):
     permission_classes = [IsAuthenticated]
+    throttle_scope = "predict"
 
     @extend_schema(
         request=PredictRequestSerializer,
@@ -173,6 +174,7 @@ class VersionView(APIView):
 
 class LatestPredictionView(APIView):
     permission_classes = [IsAuthenticated]
+    throttle_scope = "history"
 
     @extend_schema(responses={200: PredictionSerializer, 404: ErrorSerializer},
                    summary="The newest streaming prediction for a product")
@@ -197,6 +199,7 @@ class LatestPredictionView(APIView):
 )
 class PredictionListView(generics.ListAPIView):
     permission_classes = [IsAuthenticated]
+    throttle_scope = "history"
     serializer_class = PredictionSerializer
 
     def get_queryset(self):
