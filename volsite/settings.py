@@ -147,12 +147,14 @@ LOGGING = {
 # --- REST API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF tokens (admin → Tokens), each remembered per process for API_TOKEN_CACHE_SECONDS.
+        "predictions.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # orjson both ways (predictions/parsers.py keeps NaN/Infinity literals out).
+    "DEFAULT_RENDERER_CLASSES": ["predictions.renderers.OrjsonRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["predictions.parsers.OrjsonParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
@@ -173,6 +175,9 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"ModelVariantEnum": "predictions.models.VARIANT_CHOICES"},
 }
+# A verified token is remembered per process this long, so predict needs no DB query per
+# request; a revoked token or a deactivated user is refused everywhere within this time.
+API_TOKEN_CACHE_SECONDS = env_float("API_TOKEN_CACHE_SECONDS", 1.0)
 # Most rows one predict request may carry.
 PREDICT_MAX_ROWS = env_int("PREDICT_MAX_ROWS", 1000)
 
