@@ -10,6 +10,8 @@ Steps:
    request, alternating servers, BENCH_ROUNDS rounds of BENCH_SECONDS each; the best round
    of each cell is kept;
 4. prints req/s, p50 and p99 per server and the ratios ours / reference.
+A third server, for information, is the same FastAPI app scoring with our numpy-compiled model
+instead of predict_proba: it separates the web framework's cost from the model call's.
 
 wrk shares the cores with the servers, so absolute numbers move with the machine's load:
 compare the ratios from one run. Needs wrk (`apt-get install -y wrk`).
@@ -89,14 +91,18 @@ call_command("train", hours=2, activate=True, verbosity=0)
 mv = ServiceConfig.load().active_model_version
 user = get_user_model().objects.create_user("bench", password=None)
 open(sys.argv[1], "wb").write(bytes(mv.artifact))
+import numpy as np
+np.save(sys.argv[2], np.asarray(mv.reference_sample[:500], dtype=np.float64))
 print(json.dumps({"token": Token.objects.create(user=user).key, "sha256": mv.sha256,
                   "features": mv.feature_names, "threshold": mv.threshold, "version": mv.name,
                   "algorithm": mv.metrics.get("algorithm", "?")}))
 """
     artifact = workdir / "model.skops"
-    out = subprocess.run([sys.executable, "-c", script, str(artifact)], cwd=ROOT, env=env,
-                         check=True, capture_output=True, text=True).stdout
-    return {**json.loads(out.strip().splitlines()[-1]), "artifact": str(artifact)}
+    check_rows = workdir / "check_rows.npy"
+    out = subprocess.run([sys.executable, "-c", script, str(artifact), str(check_rows)],
+                         cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
+    return {**json.loads(out.strip().splitlines()[-1]), "artifact": str(artifact),
+            "check_rows": str(check_rows)}
 
 
 def wait_healthy(base: str, timeout: float = 60.0) -> None:
@@ -152,25 +158,27 @@ def main() -> None:
         print(f"scratch DB {'PostgreSQL' if db_name else 'SQLite'}; model {info['version']} "
               f"({info['algorithm']}, {len(info['features'])} features) trained on 2 h of "
               f"simulated history in {time.monotonic() - started:.0f} s; {CORES} workers each")
-        ours_port, ref_port = free_port(), free_port()
+        ours_port, ref_port, ref2_port = free_port(), free_port(), free_port()
         # Throttling stays on (its cache counter costs per request) with a rate wrk stays under.
         ours_env = {**base_env, "WEB_BIND": f"127.0.0.1:{ours_port}",
                     "WEB_CONCURRENCY": str(CORES), "API_THROTTLE_PREDICT": "100000000/minute"}
         ref_env = {**base_env, "REF_ARTIFACT": info["artifact"], "REF_SHA256": info["sha256"],
                    "REF_FEATURES": ",".join(info["features"]),
                    "REF_THRESHOLD": str(info["threshold"]), "REF_VERSION": info["version"],
-                   "REF_TOKEN": info["token"]}
+                   "REF_TOKEN": info["token"], "REF_CHECK_ROWS": info["check_rows"]}
         log = open(workdir / "servers.log", "wb")
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "volsite/gunicorn.conf.py", "volsite.wsgi"],
             cwd=ROOT, env=ours_env, stdout=log, stderr=subprocess.STDOUT))
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bench.fastapi_reference:app", "--host",
-             "127.0.0.1", "--port", str(ref_port), "--workers", str(CORES), "--no-access-log",
-             "--log-level", "warning"], cwd=ROOT, env=ref_env, stdout=log,
-            stderr=subprocess.STDOUT))
+        for port, scorer in ((ref_port, "sklearn"), (ref2_port, "compiled")):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "bench.fastapi_reference:app", "--host",
+                 "127.0.0.1", "--port", str(port), "--workers", str(CORES), "--no-access-log",
+                 "--log-level", "warning"], cwd=ROOT, env={**ref_env, "REF_SCORER": scorer},
+                stdout=log, stderr=subprocess.STDOUT))
         servers = {"ours (Django/DRF, gunicorn)": f"http://127.0.0.1:{ours_port}",
-                   "reference (FastAPI, uvicorn)": f"http://127.0.0.1:{ref_port}"}
+                   "reference (FastAPI, uvicorn, sklearn)": f"http://127.0.0.1:{ref_port}",
+                   "FastAPI + our numpy scorer (info)": f"http://127.0.0.1:{ref2_port}"}
         for base in servers.values():
             wait_healthy(base)
         results: dict[tuple[str, str], dict[str, float]] = {}
@@ -205,7 +213,7 @@ def main() -> None:
 
 
 def print_table(results: dict[tuple[str, str], dict[str, float]], names: list[str]) -> None:
-    ours, ref = names
+    ours, ref, framework_only = names
     cells = list(dict.fromkeys(cell for _, cell in results))
     lines = []
     for cell in cells:
@@ -214,9 +222,11 @@ def print_table(results: dict[tuple[str, str], dict[str, float]], names: list[st
             lines.append([name, cell, f"{r['rps']:,.0f}", f"{r['p50']:.2f}", f"{r['p99']:.2f}",
                           f"{r['non2xx']}" + (f" ({r['socket_errors']})" if r["socket_errors"]
                                               else "")])
-        o, f = results[(ours, cell)], results[(ref, cell)]
-        lines.append(["ours / reference", cell, f"{o['rps'] / f['rps']:.2f}x",
-                      f"{o['p50'] / f['p50']:.2f}x", f"{o['p99'] / f['p99']:.2f}x", ""])
+        o = results[(ours, cell)]
+        for label, other in (("ours / reference", ref), ("ours / FastAPI + numpy", framework_only)):
+            f = results[(other, cell)]
+            lines.append([label, cell, f"{o['rps'] / f['rps']:.2f}x",
+                          f"{o['p50'] / f['p50']:.2f}x", f"{o['p99'] / f['p99']:.2f}x", ""])
     print(table(f"POST /api/v1/predict, wrk -t1, best of {ROUNDS} × {SECONDS} s per cell",
                 ["server", "load", "req/s", "p50 ms", "p99 ms", "non-2xx"], lines))
     verdicts = []

@@ -10,6 +10,9 @@ It serves the ML variant only (no staff override: a `variant` field is refused w
 
 Configured by environment variables that bench/api.py sets: REF_ARTIFACT (path), REF_SHA256,
 REF_FEATURES (comma-separated), REF_THRESHOLD, REF_VERSION, REF_TOKEN, REF_MAX_ROWS.
+REF_SCORER=compiled swaps predict_proba for our numpy-compiled scorer (predictions.compiled,
+checked equal to scikit-learn on the rows in REF_CHECK_ROWS, a .npy file): a second reference
+that isolates the web framework's share of the cost from the model call's.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 from fastapi import Depends, FastAPI, Header, HTTPException
 from pydantic import BaseModel, Field, StrictFloat, StrictInt, field_validator
 
-from predictions.scoring import load_model
+from predictions.scoring import load_model, ml_scorer
 
 FEATURES = os.environ["REF_FEATURES"].split(",")
 FEATURE_SET = frozenset(FEATURES)
@@ -33,6 +36,11 @@ TOKEN = os.environ["REF_TOKEN"]
 MAX_ROWS = int(os.environ.get("REF_MAX_ROWS", "1000"))
 # Loaded at import, i.e. when each uvicorn worker starts, as our gunicorn workers do.
 MODEL = load_model(Path(os.environ["REF_ARTIFACT"]).read_bytes(), os.environ["REF_SHA256"])
+if os.environ.get("REF_SCORER") == "compiled":
+    score = ml_scorer(MODEL, THRESHOLD, np.load(os.environ["REF_CHECK_ROWS"])).score
+else:
+    def score(X: np.ndarray) -> np.ndarray:
+        return MODEL.predict_proba(X)[:, 1]
 
 FiniteNumber = Annotated[StrictFloat | StrictInt, Field(allow_inf_nan=False)]
 
@@ -64,7 +72,7 @@ async def predict(body: PredictRequest) -> dict:
     if body.variant is not None:
         raise HTTPException(status_code=403, detail="only staff may choose the variant")
     X = np.array([[row[name] for name in FEATURES] for row in body.rows], dtype=np.float64)
-    scores = MODEL.predict_proba(X)[:, 1]
+    scores = score(X)
     return {
         "scores": scores.tolist(),
         "labels": (scores >= THRESHOLD).astype(int).tolist(),
