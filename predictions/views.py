@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,7 +23,7 @@ from monitoring import metrics
 from predictions import selectors
 from predictions.exceptions import error_response
 from predictions.kafka import broker_reachable
-from predictions.scoring import BASELINE, ML, VARIANTS
+from predictions.scoring import BASELINE, ML, VARIANTS, Scorer
 from predictions.serializers import (
     ErrorSerializer,
     PredictionSerializer,
@@ -30,70 +33,132 @@ from predictions.serializers import (
     VersionSerializer,
 )
 from predictions.serving import NoModelVersion, active_scorers, load_version
-from predictions.validation import RowsInvalid, rows_matrix
+from predictions.validation import RowsInvalid, predict_body
 
-PREDICT_EXAMPLE = OpenApiExample(
-    "Two rows (abbreviated: send every feature listed by GET /api/v1/version)",
-    value={"rows": [{"rv_60s": 0.0012, "n_ticks_60s": 130}, {"rv_60s": 0.004,
-                                                            "n_ticks_60s": 410}]},
-    request_only=True,
-)
+PREDICT_EXAMPLES = [
+    OpenApiExample(
+        "Two rows (abbreviated: send every feature listed by GET /api/v1/version)",
+        value={"rows": [{"rv_60s": 0.0012, "n_ticks_60s": 130},
+                        {"rv_60s": 0.004, "n_ticks_60s": 410}]},
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Scores",
+        value={"scores": [0.031, 0.412], "labels": [0, 1], "threshold": 0.27,
+               "model_variant": "ml", "model_version": "sim-2h-20261129",
+               "ts": "2026-11-29T14:03:07.123456+00:00"},
+        response_only=True, status_codes=["200"],
+    ),
+    OpenApiExample(
+        "Served by the baseline because the ML artifact was refused",
+        value={"scores": [0.05], "labels": [0], "threshold": 0.3, "model_variant": "baseline",
+               "model_version": "sim-2h-20261129", "ts": "2026-11-29T14:03:07.123456+00:00",
+               "fallback_reason": "ml artifact refused: sha256 mismatch: stored 3f2a…, got 9c1d…"},
+        response_only=True, status_codes=["200"],
+    ),
+    OpenApiExample(
+        "Field-level reasons",
+        value={"error": "invalid", "detail": "2 invalid value(s) in rows", "errors": [
+            {"row": 0, "field": "rv_60s", "reason": "not a finite number"},
+            {"row": 1, "field": "spread_bps_30s", "reason": "missing feature"}]},
+        response_only=True, status_codes=["400"],
+    ),
+    OpenApiExample(
+        "Not JSON",
+        value={"error": "parse_error",
+               "detail": "JSON parse error - unexpected character: line 1 column 2 (char 1)"},
+        response_only=True, status_codes=["400"],
+    ),
+    OpenApiExample(
+        "No or unknown token",
+        value={"error": "not_authenticated",
+               "detail": "Authentication credentials were not provided."},
+        response_only=True, status_codes=["401"],
+    ),
+    OpenApiExample(
+        "variant chosen without staff rights",
+        value={"error": "permission_denied", "detail": "only staff may choose the variant"},
+        response_only=True, status_codes=["403"],
+    ),
+    OpenApiExample(
+        "Not a JSON content type",
+        value={"error": "unsupported_media_type",
+               "detail": 'Unsupported media type "text/plain" in request.'},
+        response_only=True, status_codes=["415"],
+    ),
+    OpenApiExample(
+        "Over the token's rate",
+        value={"error": "throttled",
+               "detail": "Request was throttled. Expected available in 12 seconds."},
+        response_only=True, status_codes=["429"],
+    ),
+    OpenApiExample(
+        "No model promoted yet",
+        value={"error": "no_model",
+               "detail": "no model version is promoted; run `manage.py train --activate`"},
+        response_only=True, status_codes=["503"],
+    ),
+]
+
+# Every answer predict can give besides 200, all in the one error shape.
+ERROR_RESPONSES = {code: ErrorSerializer for code in (400, 401, 403, 405, 415, 429, 503)}
 
 
 class PredictView(APIView):
     permission_classes = [IsAuthenticated]
+    throttle_scope = "predict"
 
     @extend_schema(
         request=PredictRequestSerializer,
-        responses={200: PredictResponseSerializer, 400: ErrorSerializer, 401: ErrorSerializer,
-                   403: ErrorSerializer, 503: ErrorSerializer},
-        examples=[PREDICT_EXAMPLE],
+        responses={200: PredictResponseSerializer, **ERROR_RESPONSES},
+        examples=PREDICT_EXAMPLES,
         summary="Spike probabilities for feature rows",
+        description="Each row must carry exactly the model's features (GET /api/v1/version "
+                    "lists them) as finite JSON numbers; at most PREDICT_MAX_ROWS rows. "
+                    "Errors name the row, the field and the reason.",
     )
     def post(self, request: Request) -> Response:
+        if not request.content_type:
+            raise UnsupportedMediaType("", detail="send the body as application/json")
+        body = request.data
         try:
             serving = active_scorers()
         except NoModelVersion as exc:
             return error_response("no_model", str(exc), http_status=503)
-        body = request.data
-        scorer, fallback = serving.served, None
-        override = body.get("variant") if isinstance(body, dict) else None
+        version = serving.version
+        try:
+            X, override = predict_body(body, version.feature_names, settings.PREDICT_MAX_ROWS,
+                                       VARIANTS)
+        except RowsInvalid as exc:
+            return error_response("invalid", exc.detail, exc.errors)
+        scorer, fallback = serving.served, version.ml_error if serving.degraded else None
         if override is not None:
-            if override not in VARIANTS:
-                return error_response("invalid", "invalid request",
-                                      [{"field": "variant", "reason": f"one of {list(VARIANTS)}"}])
             if not request.user.is_staff:
                 return error_response("permission_denied", "only staff may choose the variant",
                                       http_status=403)
-            scorer = serving.version.baseline if override == BASELINE else serving.version.ml
+            scorer = version.baseline if override == BASELINE else version.ml
+            fallback = None
             if scorer is None:
-                scorer, fallback = serving.version.baseline, serving.version.ml_error
-        if serving.degraded and override is None:
-            fallback = serving.version.ml_error
-        rows_body = {k: v for k, v in body.items() if k != "variant"} if isinstance(body, dict) else body
-        try:
-            X = rows_matrix(rows_body, serving.version.feature_names, settings.PREDICT_MAX_ROWS)
-        except RowsInvalid as exc:
-            return error_response("invalid", exc.detail, exc.errors)
-        if isinstance(body, dict) and set(body) - {"rows", "variant"}:
-            unknown = sorted(set(body) - {"rows", "variant"})
-            return error_response("invalid", "unknown fields in body",
-                                  [{"field": f, "reason": "unknown field"} for f in unknown])
-        scores = scorer.score(X)
-        metrics.API_ROWS_SCORED.labels(variant=scorer.variant).inc(len(scores))
-        payload: dict[str, Any] = {
-            "scores": scores.tolist(),
-            "labels": (scores >= scorer.threshold).astype(int).tolist(),
-            "threshold": scorer.threshold,
-            "model_variant": scorer.variant,
-            "model_version": serving.version.name,
-            "ts": timezone.now().isoformat(),
-        }
-        if fallback:
-            payload["fallback_reason"] = f"ml artifact refused: {fallback}"
-        response = Response(payload)
-        response["X-Model-Variant"] = scorer.variant
-        return response
+                scorer, fallback = version.baseline, version.ml_error
+        return _scored(scorer, X, version.name, fallback)
+
+
+def _scored(scorer: Scorer, X: np.ndarray, version_name: str, fallback: str | None) -> Response:
+    scores = scorer.score(X)
+    metrics.API_ROWS_SCORED.labels(variant=scorer.variant).inc(len(scores))
+    payload: dict[str, Any] = {
+        "scores": scores.tolist(),
+        "labels": (scores >= scorer.threshold).astype(np.int8).tolist(),
+        "threshold": scorer.threshold,
+        "model_variant": scorer.variant,
+        "model_version": version_name,
+        "ts": datetime.now(UTC).isoformat(),
+    }
+    if fallback:
+        payload["fallback_reason"] = f"ml artifact refused: {fallback}"
+    response = Response(payload)
+    response["X-Model-Variant"] = scorer.variant
+    return response
 
 
 class HealthView(APIView):
@@ -173,8 +238,10 @@ class VersionView(APIView):
 
 class LatestPredictionView(APIView):
     permission_classes = [IsAuthenticated]
+    throttle_scope = "history"
 
-    @extend_schema(responses={200: PredictionSerializer, 404: ErrorSerializer},
+    @extend_schema(responses={200: PredictionSerializer, 401: ErrorSerializer,
+                              404: ErrorSerializer, 429: ErrorSerializer},
                    summary="The newest streaming prediction for a product")
     def get(self, request: Request, product_id: str) -> Response:
         prediction = selectors.prediction_latest(product_id=product_id)
@@ -197,6 +264,7 @@ class LatestPredictionView(APIView):
 )
 class PredictionListView(generics.ListAPIView):
     permission_classes = [IsAuthenticated]
+    throttle_scope = "history"
     serializer_class = PredictionSerializer
 
     def get_queryset(self):
@@ -215,6 +283,6 @@ class PredictionListView(generics.ListAPIView):
                 if when is None:
                     raise ValidationError({name: ["not an ISO-8601 date-time"]})
                 if timezone.is_naive(when):
-                    when = timezone.make_aware(when, timezone.utc)
+                    when = timezone.make_aware(when, UTC)
                 qs = qs.filter(**{lookup: when})
         return qs

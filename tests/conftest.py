@@ -43,6 +43,7 @@ def _wait_port(port: int, timeout: float = 10.0) -> bool:
 @pytest.fixture(autouse=True)
 def _fresh_process_state(settings):
     """Every test sees the configuration row as it is now, and fresh feature windows."""
+    from predictions.authentication import forget_tokens
     from predictions.config import forget_config
     from predictions.serving import forget_loaded
     from predictions.stream import reset_feature_engine
@@ -54,10 +55,12 @@ def _fresh_process_state(settings):
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
     forget_config()
     forget_loaded()
+    forget_tokens()
     reset_feature_engine()
     yield
     forget_config()
     forget_loaded()
+    forget_tokens()
     reset_feature_engine()
 
 

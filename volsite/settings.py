@@ -149,16 +149,20 @@ LOGGING = {
 # --- REST API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF tokens (admin → Tokens), each remembered per process for API_TOKEN_CACHE_SECONDS.
+        "predictions.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # orjson both ways (predictions/parsers.py keeps NaN/Infinity literals out).
+    "DEFAULT_RENDERER_CLASSES": ["predictions.renderers.OrjsonRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["predictions.parsers.OrjsonParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "predictions.exceptions.api_exception_handler",
+    # Views that set `throttle_scope` are limited per token at API_THROTTLE_RATES (below).
+    "DEFAULT_THROTTLE_CLASSES": ["predictions.throttling.TokenRateThrottle"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Volsite API",
@@ -173,8 +177,33 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"ModelVariantEnum": "predictions.models.VARIANT_CHOICES"},
 }
+# A verified token is remembered per process this long, so predict needs no DB query per
+# request; a revoked token or a deactivated user is refused everywhere within this time.
+API_TOKEN_CACHE_SECONDS = env_float("API_TOKEN_CACHE_SECONDS", 1.0)
 # Most rows one predict request may carry.
 PREDICT_MAX_ROWS = env_int("PREDICT_MAX_ROWS", 1000)
+
+# Per-token request rates ("N/second|minute|hour|day"; "off" disables a scope). A DRF token
+# belongs to one user, so each token gets its own budget; over it the API answers 429 with
+# Retry-After. health, ready, version and the schema are never throttled (probes use them).
+API_THROTTLE_RATES = {
+    "predict": env_str("API_THROTTLE_PREDICT", "6000/minute"),  # POST /api/v1/predict
+    "history": env_str("API_THROTTLE_HISTORY", "600/minute"),  # predictions, latest
+}
+# The cache alias holding the counters. With the default per-process memory cache each web
+# worker counts on its own (a token may get up to workers × rate); set CACHE_URL to Redis for
+# one shared count.
+API_THROTTLE_CACHE = "default"
+
+# --- Cache ---------------------------------------------------------------------------------------
+# CACHE_URL=redis://host:6379/1 shares the cache (throttle counters) between processes; without
+# it each process has its own memory cache.
+CACHE_URL = env_str("CACHE_URL")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    if CACHE_URL.startswith(("redis://", "rediss://", "unix://"))
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "volsite"}
+}
 
 # --- Shared configuration ---------------------------------------------------------------------
 # How often a process re-reads the ServiceConfig version counter. A flip in the admin reaches

@@ -50,3 +50,17 @@ def test_the_latest_prediction_needs_auth_and_says_when_there_is_none(client, ap
     assert client.get("/api/v1/products/BTC-USD/latest").status_code in (401, 403)
     response = api_client.get("/api/v1/products/BTC-USD/latest")
     assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
+def test_the_schema_documents_every_answer_of_predict_with_examples(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    responses = schema["paths"]["/api/v1/predict"]["post"]["responses"]
+    assert set(responses) == {"200", "400", "401", "403", "405", "415", "429", "503"}
+    for code, response in responses.items():
+        content = response["content"]["application/json"]
+        expected = "PredictResponse" if code == "200" else "Error"
+        assert content["schema"]["$ref"].endswith(f"/{expected}"), code
+        if code != "405":
+            assert content.get("examples"), f"no example for {code}"
+    request = schema["paths"]["/api/v1/predict"]["post"]["requestBody"]["content"]
+    assert request["application/json"]["examples"]
