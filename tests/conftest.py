@@ -199,6 +199,36 @@ def postgres_in_use() -> bool:
     return connection.vendor == "postgresql"
 
 
+def consumer_process(settings, log_path, *args: str, **env: str) -> subprocess.Popen:
+    """`manage.py consume` as a child process on the test database, broker and topics.
+
+    `env` adds or overrides environment variables (e.g. STREAM_LEASE_SECONDS="2")."""
+    import sys
+    from pathlib import Path
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    child_env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+                        f"/{db['NAME']}",
+        "KAFKA_BOOTSTRAP_SERVERS": settings.KAFKA_BOOTSTRAP_SERVERS,
+        "KAFKA_TOPIC_TICKS": settings.KAFKA_TOPIC_TICKS,
+        "KAFKA_TOPIC_DLQ": settings.KAFKA_TOPIC_DLQ,
+        "KAFKA_TOPIC_PREDICTIONS": settings.KAFKA_TOPIC_PREDICTIONS,
+        "KAFKA_CONSUMER_GROUP": settings.KAFKA_CONSUMER_GROUP,
+        "CONFIG_REFRESH_SECONDS": "0",
+        "OMP_NUM_THREADS": "1",
+        **env,
+    }
+    root = Path(__file__).resolve().parent.parent
+    return subprocess.Popen([sys.executable, str(root / "manage.py"), "consume", *args],
+                            cwd=root, env=child_env, stdout=open(log_path, "ab"),
+                            stderr=subprocess.STDOUT)
+
+
 def read_topic(topic: str, count: int, timeout: float = 30.0) -> list:
     """The first `count` records of every partition of a topic (no consumer group, so no
     join wait), in partition order; fails after `timeout` seconds with what arrived."""
