@@ -3,6 +3,7 @@ broker), a model trained once per session on simulated history, and clean proces
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -79,10 +80,27 @@ def broker_address(tmp_path_factory):
     if not _wait_port(port):
         proc.kill()
         need("Kafka-protocol broker", False, f"Tansu did not listen on {port}; see {log}")
-    yield {"address": f"127.0.0.1:{port}", "port": port, "proc": proc, "binary": binary,
-           "url": url, "log": log}
-    proc.terminate()
-    proc.wait(timeout=10)
+    broker = {"address": f"127.0.0.1:{port}", "port": port, "proc": proc, "binary": binary,
+              "url": url, "log": log}
+    yield broker
+    broker["proc"].terminate()  # a test may have restarted it (see broker_stopped)
+    broker["proc"].wait(timeout=10)
+
+
+@contextlib.contextmanager
+def broker_stopped(broker: dict):
+    """Stop the session broker, and start it again on the same port on leaving (even on a
+    failure, so later tests keep their broker). Memory storage: it comes back empty."""
+    broker["proc"].terminate()
+    broker["proc"].wait(timeout=10)
+    try:
+        yield
+    finally:
+        broker["proc"] = subprocess.Popen(
+            [broker["binary"], "broker", "--listener-url", broker["url"],
+             "--advertised-listener-url", broker["url"]],
+            stdout=open(broker["log"], "ab"), stderr=subprocess.STDOUT)
+        assert _wait_port(broker["port"]), "the broker did not come back"
 
 
 @pytest.fixture
