@@ -362,6 +362,7 @@ class StreamConsumer:
         shadow = serving.shadow.score(X) if serving.shadow is not None else served
         shadow_variant = serving.shadow.variant if serving.shadow is not None else serving.served.variant
         threshold = serving.served.threshold
+        shadow_threshold = serving.shadow.threshold if serving.shadow is not None else threshold
         return [
             Prediction(
                 product_id=s.product_id,
@@ -378,6 +379,8 @@ class StreamConsumer:
                 partition=s.record.partition,
                 offset=s.record.offset,
                 tick_index=s.tick_index,
+                mid=s.mid,
+                shadow_threshold=shadow_threshold,
             )
             for i, s in enumerate(scorable)
         ]

@@ -61,3 +61,11 @@ def stream_supervise() -> str:
             started.append(f"{slot}:{chain_id}")
             log.info("started consumer chain %s for slot %d", chain_id, slot)
     return f"started chain {', '.join(started)}" if started else "consumer alive"
+
+
+@shared_task(ignore_result=True)
+def labels_mature() -> int:
+    """Beat: attach realized labels to predictions whose horizon has passed."""
+    from predictions.services import prediction_labels_mature
+
+    return prediction_labels_mature()

@@ -213,6 +213,10 @@ FEATURE_WINDOWS_SECONDS = [int(w) for w in env_list("FEATURE_WINDOWS_SECONDS", "
 FEATURE_GAP_SECONDS = env_float("FEATURE_GAP_SECONDS", 30.0)
 LABEL_HORIZON_SECONDS = env_float("LABEL_HORIZON_SECONDS", 60.0)
 LABEL_PERCENTILE = env_float("LABEL_PERCENTILE", 90.0)
+# Interval of the `labels-mature` beat task (attaches realized labels once the horizon passed),
+# and the most rows per product it reads in one go.
+LABEL_MATURE_SECONDS = env_int("LABEL_MATURE_SECONDS", 30)
+LABEL_MATURE_BATCH_ROWS = env_int("LABEL_MATURE_BATCH_ROWS", 20_000)
 
 # --- Simulator and ingest ----------------------------------------------------------------------
 TICK_SOURCE = env_str("TICK_SOURCE", "simulate")
