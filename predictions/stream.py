@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import orjson
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Min, Q
 from django.utils import timezone as djtz
 from kafka.structs import OffsetAndMetadata, TopicPartition
@@ -69,7 +70,29 @@ class RunStats:
     errors: list[str] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
+class PredictionRow:
+    """A Prediction to insert: plain attributes, cheaper to build than model instances."""
+
+    product_id: str
+    event_ts: datetime
+    features: dict[str, float]
+    variant: str
+    score: float
+    label: bool
+    threshold: float
+    shadow_variant: str
+    shadow_score: float
+    model_version_id: int
+    topic: str
+    partition: int
+    offset: int
+    tick_index: int
+    mid: float
+    shadow_threshold: float
+
+
+@dataclass(slots=True)
 class _Scorable:
     record: object
     tick_index: int
@@ -310,7 +333,7 @@ class StreamConsumer:
             if self.holder and not lease_renew(self.holder, name=self.lease):
                 raise LeaseLost(self.lease)
             self.fence(tp, expected)
-            Prediction.objects.bulk_create(rows, batch_size=500)
+            write_predictions(rows)
             StreamOffset.objects.update_or_create(
                 topic=tp.topic, partition=tp.partition,
                 defaults={"next_offset": next_offset, "lag": lag},
@@ -352,7 +375,7 @@ class StreamConsumer:
                                           row.values))
         return scorable
 
-    def score(self, scorable: list[_Scorable], serving, names: list[str]) -> list[Prediction]:
+    def score(self, scorable: list[_Scorable], serving, names: list[str]) -> list[PredictionRow]:
         if not scorable:
             return []
         if names != serving.version.feature_names:
@@ -363,17 +386,18 @@ class StreamConsumer:
         shadow_variant = serving.shadow.variant if serving.shadow is not None else serving.served.variant
         threshold = serving.served.threshold
         shadow_threshold = serving.shadow.threshold if serving.shadow is not None else threshold
+        served_l, shadow_l = served.tolist(), shadow.tolist()
         return [
-            Prediction(
+            PredictionRow(
                 product_id=s.product_id,
                 event_ts=datetime.fromtimestamp(s.ts, tz=UTC),
                 features=dict(zip(names, s.values)),
                 variant=serving.served.variant,
-                score=float(served[i]),
-                label=bool(served[i] >= threshold),
+                score=served_l[i],
+                label=served_l[i] >= threshold,
                 threshold=threshold,
                 shadow_variant=shadow_variant,
-                shadow_score=float(shadow[i]),
+                shadow_score=shadow_l[i],
                 model_version_id=serving.version.id,
                 topic=s.record.topic,
                 partition=s.record.partition,
@@ -407,7 +431,7 @@ class StreamConsumer:
         high = self.consumer.highwater(tp)
         return None if high is None else max(high - next_offset, 0)
 
-    def observe(self, rows: list[Prediction], stats: RunStats, started: float) -> None:
+    def observe(self, rows: list[PredictionRow], stats: RunStats, started: float) -> None:
         stats.batches += 1
         stats.scored += len(rows)
         now = time.time()
@@ -418,6 +442,36 @@ class StreamConsumer:
             metrics.PREDICTIONS_WRITTEN.labels(variant=rows[0].variant).inc(len(rows))
         metrics.CONSUMER_BATCH_SECONDS.observe(time.monotonic() - started)
 
+
+
+_COPY_COLUMNS = ("product_id", "event_ts", "created_at", "features", "variant", "score", "label",
+                 "threshold", "shadow_variant", "shadow_score", "model_version_id", "topic",
+                 "partition", "offset", "tick_index", "mid", "shadow_threshold")
+
+
+def write_predictions(rows: list[PredictionRow]) -> None:
+    """Insert the batch's rows (inside the caller's transaction).
+
+    On PostgreSQL with COPY: Django's bulk_create spends most of a batch escaping the feature
+    JSON into arrays; COPY takes the rows as they are, a few times faster. Elsewhere (SQLite)
+    bulk_create. A duplicate position fails the transaction either way.
+    """
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        Prediction.objects.bulk_create([Prediction(**{f: getattr(r, f) for f in r.__slots__})
+                                        for r in rows], batch_size=500)
+        return
+    now = djtz.now()
+    columns = ", ".join(f'"{c}"' for c in _COPY_COLUMNS)
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(
+                f"COPY {Prediction._meta.db_table} ({columns}) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row((r.product_id, r.event_ts, now, orjson.dumps(r.features).decode(),
+                                r.variant, r.score, r.label, r.threshold, r.shadow_variant,
+                                r.shadow_score, r.model_version_id, r.topic, r.partition,
+                                r.offset, r.tick_index, r.mid, r.shadow_threshold))
 
 
 def consume_run(*, max_seconds: float | None = None, max_messages: int | None = None,

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONPATH=$PWD
-for bench in bench/features.py bench/scoring.py; do
+for bench in bench/features.py bench/scoring.py bench/stream.py; do
   echo "== $bench"
   .venv/bin/python "$bench"
   echo

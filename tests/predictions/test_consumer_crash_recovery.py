@@ -23,7 +23,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 N = 3000  # ≈ 430 s of event time over 3 products: longer than the longest feature window
 START = 1_700_000_000.0
-CHILD_ENV = {"STREAM_LEASE_SECONDS": "2", "STREAM_POLL_MAX_RECORDS": "40"}
+BATCH = 10  # small batches: many transactions to land a kill in
+CHILD_ENV = {"STREAM_LEASE_SECONDS": "2", "STREAM_POLL_MAX_RECORDS": str(BATCH)}
 
 
 def ingest(topic: str) -> None:
@@ -42,11 +43,13 @@ def kill_repeatedly(settings, log_path, kills: int, seed: int) -> list[int]:
     thresholds = sorted(rng.sample(range(N // 10, N * 9 // 10), kills))
     at_kill = []
     for threshold in thresholds:
+        # This process must have written some batches of its own before it is killed.
+        threshold = max(threshold, Prediction.objects.count() + 3 * BATCH)
         proc = consumer_process(settings, log_path, **CHILD_ENV)
         try:
             wait_until(lambda t=threshold: Prediction.objects.count() >= t, timeout=60,
-                       what=f"{threshold} rows")
-            time.sleep(rng.uniform(0.0, 0.15))
+                       interval=0.02, what=f"{threshold} rows")
+            time.sleep(rng.uniform(0.0, 0.05))
         finally:
             proc.kill()
             proc.wait(timeout=10)
