@@ -176,8 +176,9 @@ class ModelVersionAdmin(ReadOnlyAdmin):
 @admin.register(Prediction)
 class PredictionAdmin(ReadOnlyAdmin):
     list_display = ["event_ts", "product_id", "variant", "score", "label", "shadow_variant",
-                    "shadow_score", "model_version", "partition", "offset"]
-    list_filter = ["variant", "product_id", "label"]
+                    "shadow_score", "realized_label", "forward_rv", "model_version", "partition",
+                    "offset"]
+    list_filter = ["variant", "product_id", "label", "realized_label"]
     list_select_related = ["model_version"]
     show_full_result_count = False
 
@@ -185,6 +186,10 @@ class PredictionAdmin(ReadOnlyAdmin):
 @admin.register(StreamOffset)
 class StreamOffsetAdmin(ReadOnlyAdmin):
     list_display = ["topic", "partition", "next_offset", "lag", "updated_at"]
+    list_display_links = None
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).order_by("topic", "partition")
 
 
 @admin.register(StreamLease)

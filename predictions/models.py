@@ -149,6 +149,17 @@ class Prediction(models.Model):
     tick_index = models.PositiveSmallIntegerField(
         default=0, help_text="Position of the tick within its message (envelopes may hold several)."
     )
+    mid = models.FloatField(null=True, blank=True, help_text="Mid price of the tick.")
+    shadow_threshold = models.FloatField(null=True, blank=True,
+                                         help_text="Decision threshold of the shadow variant.")
+    # Filled once the horizon has passed (see services.prediction_labels_mature).
+    realized_label = models.BooleanField(
+        null=True, blank=True,
+        help_text="Forward realized vol ≥ the label threshold; empty if unobservable (a gap).")
+    forward_rv = models.FloatField(null=True, blank=True,
+                                   help_text="Realized vol of log mid returns over (t, t+H].")
+    matured_at = models.DateTimeField(null=True, blank=True,
+                                      help_text="When the label was decided.")
 
     class Meta:
         ordering = ["-event_ts", "-id"]
@@ -161,6 +172,8 @@ class Prediction(models.Model):
         indexes = [
             models.Index(fields=["product_id", "-event_ts"], name="prediction_product_time"),
             models.Index(fields=["-created_at"], name="prediction_created"),
+            models.Index(fields=["product_id", "event_ts"], name="prediction_unmatured",
+                         condition=models.Q(matured_at__isnull=True)),
         ]
 
     def __str__(self) -> str:

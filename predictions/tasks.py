@@ -16,36 +16,56 @@ log = logging.getLogger(__name__)
 
 
 @shared_task(ignore_result=True)
-def stream_consume(chain_id: str) -> None:
-    """One bounded consumer run, then re-enqueue the next run of the same chain.
+def stream_consume(chain_id: str, slot: int = 0) -> None:
+    """One bounded consumer run of a lease slot, then re-enqueue the next run of the chain.
 
-    A chain that cannot claim the lease (another chain holds it) ends quietly: the beat
-    supervisor makes sure exactly one chain is alive.
+    Steps: claim the slot's lease (a chain that cannot — another holds it — ends quietly: the
+    beat supervisor keeps exactly one chain per slot alive); run; report on the lease; re-enqueue.
+    A run that loses its lease mid-way ends the chain without writing anything more.
     """
-    lease_seconds = settings.STREAM_RUN_SECONDS + 30
-    if not stream.lease_claim(chain_id, seconds=lease_seconds):
-        log.info("consumer chain %s: lease held by another chain; ending", chain_id)
+    name = stream.lease_name(slot)
+    if not stream.lease_claim(chain_id, name=name):
+        log.info("consumer chain %s: lease %s held by another chain; ending", chain_id, name)
         return
     stats = stream.RunStats()
     try:
         # End the run early when the worker is asked to shut down (warm shutdown).
-        stats = stream.consume_run(should_stop=lambda: worker_state.should_stop is not None
+        stats = stream.consume_run(holder=chain_id, slot=slot,
+                                   should_stop=lambda: worker_state.should_stop is not None
                                    or worker_state.should_terminate is not None)
+    except stream.LeaseLost:
+        log.warning("consumer chain %s lost lease %s; ending", chain_id, name)
+        return
     except Exception as exc:  # report, then let the chain continue: the next run retries
         metrics.CONSUMER_ERRORS.labels(kind=type(exc).__name__).inc()
         stats.errors.append(f"{type(exc).__name__}: {exc}")
         log.exception("consumer run failed")
     finally:
-        stream.lease_report(chain_id, stats)
-    stream_consume.apply_async((chain_id,), queue="stream", countdown=1 if stats.errors else 0)
+        stream.lease_report(chain_id, stats, name=name)
+    stream_consume.apply_async((chain_id, slot), queue="stream",
+                               countdown=1 if stats.errors else 0)
 
 
 @shared_task(ignore_result=True)
 def stream_supervise() -> str:
-    """Beat: start a consumer chain when none holds a live lease."""
-    if not stream.lease_is_stale():
-        return "consumer alive"
-    chain_id = uuid.uuid4().hex
-    stream_consume.apply_async((chain_id,), queue="stream")
-    log.info("started consumer chain %s", chain_id)
-    return f"started chain {chain_id}"
+    """Beat: start a consumer chain for every lease slot that no chain holds a live lease on."""
+    started = []
+    for slot in range(settings.STREAM_CONSUMER_SLOTS):
+        if not stream.lease_is_stale(stream.lease_name(slot)):
+            continue
+        chain_id = uuid.uuid4().hex
+        # Claim for the new chain now, so the next beat does not start a second one while
+        # this chain's first task waits in the queue.
+        if stream.lease_claim(chain_id, name=stream.lease_name(slot)):
+            stream_consume.apply_async((chain_id, slot), queue="stream")
+            started.append(f"{slot}:{chain_id}")
+            log.info("started consumer chain %s for slot %d", chain_id, slot)
+    return f"started chain {', '.join(started)}" if started else "consumer alive"
+
+
+@shared_task(ignore_result=True)
+def labels_mature() -> int:
+    """Beat: attach realized labels to predictions whose horizon has passed."""
+    from predictions.services import prediction_labels_mature
+
+    return prediction_labels_mature()

@@ -3,6 +3,7 @@ broker), a model trained once per session on simulated history, and clean proces
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -82,10 +83,27 @@ def broker_address(tmp_path_factory):
     if not _wait_port(port):
         proc.kill()
         need("Kafka-protocol broker", False, f"Tansu did not listen on {port}; see {log}")
-    yield {"address": f"127.0.0.1:{port}", "port": port, "proc": proc, "binary": binary,
-           "url": url, "log": log}
-    proc.terminate()
-    proc.wait(timeout=10)
+    broker = {"address": f"127.0.0.1:{port}", "port": port, "proc": proc, "binary": binary,
+              "url": url, "log": log}
+    yield broker
+    broker["proc"].terminate()  # a test may have restarted it (see broker_stopped)
+    broker["proc"].wait(timeout=10)
+
+
+@contextlib.contextmanager
+def broker_stopped(broker: dict):
+    """Stop the session broker, and start it again on the same port on leaving (even on a
+    failure, so later tests keep their broker). Memory storage: it comes back empty."""
+    broker["proc"].terminate()
+    broker["proc"].wait(timeout=10)
+    try:
+        yield
+    finally:
+        broker["proc"] = subprocess.Popen(
+            [broker["binary"], "broker", "--listener-url", broker["url"],
+             "--advertised-listener-url", broker["url"]],
+            stdout=open(broker["log"], "ab"), stderr=subprocess.STDOUT)
+        assert _wait_port(broker["port"]), "the broker did not come back"
 
 
 @pytest.fixture
@@ -200,6 +218,36 @@ def postgres_in_use() -> bool:
     from django.db import connection
 
     return connection.vendor == "postgresql"
+
+
+def consumer_process(settings, log_path, *args: str, **env: str) -> subprocess.Popen:
+    """`manage.py consume` as a child process on the test database, broker and topics.
+
+    `env` adds or overrides environment variables (e.g. STREAM_LEASE_SECONDS="2")."""
+    import sys
+    from pathlib import Path
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    child_env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+                        f"/{db['NAME']}",
+        "KAFKA_BOOTSTRAP_SERVERS": settings.KAFKA_BOOTSTRAP_SERVERS,
+        "KAFKA_TOPIC_TICKS": settings.KAFKA_TOPIC_TICKS,
+        "KAFKA_TOPIC_DLQ": settings.KAFKA_TOPIC_DLQ,
+        "KAFKA_TOPIC_PREDICTIONS": settings.KAFKA_TOPIC_PREDICTIONS,
+        "KAFKA_CONSUMER_GROUP": settings.KAFKA_CONSUMER_GROUP,
+        "CONFIG_REFRESH_SECONDS": "0",
+        "OMP_NUM_THREADS": "1",
+        **env,
+    }
+    root = Path(__file__).resolve().parent.parent
+    return subprocess.Popen([sys.executable, str(root / "manage.py"), "consume", *args],
+                            cwd=root, env=child_env, stdout=open(log_path, "ab"),
+                            stderr=subprocess.STDOUT)
 
 
 def read_topic(topic: str, count: int, timeout: float = 30.0) -> list:

@@ -227,8 +227,16 @@ KAFKA_PUBLISH_PREDICTIONS = env_bool("KAFKA_PUBLISH_PREDICTIONS", False)
 STREAM_RUN_SECONDS = env_float("STREAM_RUN_SECONDS", 30.0)
 STREAM_RUN_MAX_MESSAGES = env_int("STREAM_RUN_MAX_MESSAGES", 200_000)
 STREAM_POLL_MAX_RECORDS = env_int("STREAM_POLL_MAX_RECORDS", 500)
-# Beat restarts consumption when no run has reported for this long.
-STREAM_STALE_SECONDS = env_float("STREAM_STALE_SECONDS", 90.0)
+# A consumer holds its lease for this long past its last batch (or idle poll) and renews it
+# every third of it. A crashed consumer's partitions wait at most this long plus one beat
+# interval (STREAM_SUPERVISE_SECONDS) before a new chain takes them: 30 + 15 s by default.
+STREAM_LEASE_SECONDS = env_float("STREAM_LEASE_SECONDS", 30.0)
+# Interval of the `stream-supervise` beat task (applied to its schedule row by migration 0003).
+STREAM_SUPERVISE_SECONDS = env_int("STREAM_SUPERVISE_SECONDS", 15)
+# Lease slots: slot s consumes the partitions p with p % STREAM_CONSUMER_SLOTS == s, so up to
+# this many stream worker processes share the work. Changing it is safe (offset fencing), but
+# give each slot its own worker process (or concurrency) so no slot waits behind another.
+STREAM_CONSUMER_SLOTS = env_int("STREAM_CONSUMER_SLOTS", 1)
 
 # --- Features, labels, training ----------------------------------------------------------------
 FEATURE_WINDOWS_SECONDS = [int(w) for w in env_list("FEATURE_WINDOWS_SECONDS", "30,60,300")]
@@ -236,6 +244,10 @@ FEATURE_WINDOWS_SECONDS = [int(w) for w in env_list("FEATURE_WINDOWS_SECONDS", "
 FEATURE_GAP_SECONDS = env_float("FEATURE_GAP_SECONDS", 30.0)
 LABEL_HORIZON_SECONDS = env_float("LABEL_HORIZON_SECONDS", 60.0)
 LABEL_PERCENTILE = env_float("LABEL_PERCENTILE", 90.0)
+# Interval of the `labels-mature` beat task (attaches realized labels once the horizon passed),
+# and the most rows per product it reads in one go.
+LABEL_MATURE_SECONDS = env_int("LABEL_MATURE_SECONDS", 30)
+LABEL_MATURE_BATCH_ROWS = env_int("LABEL_MATURE_BATCH_ROWS", 20_000)
 
 # --- Simulator and ingest ----------------------------------------------------------------------
 # What `make run` feeds into Kafka: simulate | replay (TICK_REPLAY_FILES) | coinbase (live).

@@ -1,0 +1,125 @@
+"""Supervision: lease slots split the partitions between consumer workers, a consumer that
+writes a partition behind another one's back is fenced off, and beat starts one chain per slot
+whose lease has expired."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from predictions import stream
+from predictions.marketdata import format_timestamp
+from predictions.models import Prediction, StreamLease, StreamOffset
+from predictions.tasks import stream_supervise
+from tests.conftest import (
+    consumer_process,
+    need,
+    postgres_in_use,
+    read_topic,
+    redis_available,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+PRODUCTS = "BTC-USD,ETH-USD,SOL-USD,ADA-USD,DOGE-USD,XRP-USD"  # keys on every partition
+
+
+def ingest(topic: str, n: int) -> None:
+    call_command("ingest", source="simulate", speed="max", max_messages=n, seed=4,
+                 products=PRODUCTS, start=format_timestamp(1_700_000_000.0), topic=topic,
+                 verbosity=0)
+
+
+def poll_some(consumer: stream.StreamConsumer):
+    batches = wait_until(lambda: consumer.consumer.poll(timeout_ms=500, max_records=20),
+                         timeout=20, what="a batch")
+    return next(iter(batches.items()))
+
+
+def test_two_consumer_workers_split_the_partitions_and_write_every_tick_once(
+        kafka, model_version, tmp_path):
+    need("PostgreSQL", postgres_in_use(), "the child processes need a shared database")
+    n, topic = 1200, kafka.KAFKA_TOPIC_TICKS
+    ingest(topic, n)
+    produced = read_topic(topic, n)
+    assert len({r.partition for r in produced}) == 3
+    env = {"STREAM_CONSUMER_SLOTS": "2", "STREAM_LEASE_SECONDS": "3",
+           "STREAM_POLL_MAX_RECORDS": "50"}
+    workers = [consumer_process(kafka, tmp_path / f"slot{s}.log", "--slot", str(s), **env)
+               for s in (0, 1)]
+    try:
+        wait_until(lambda: sum(StreamOffset.objects.values_list("next_offset", flat=True)) >= n,
+                   timeout=90, what="all offsets")
+        holders = dict(StreamLease.objects.values_list("name", "holder"))
+    finally:
+        for proc in workers:
+            proc.terminate()
+            proc.wait(timeout=15)
+
+    assert holders == {"ticks-0-of-2": f"cli-{workers[0].pid}",
+                       "ticks-1-of-2": f"cli-{workers[1].pid}"}
+    rows = list(Prediction.objects.values_list("partition", "offset", "tick_index"))
+    assert len(rows) == len(set(rows)) == n
+    assert {(p, o) for p, o, _ in rows} == {(r.partition, r.offset) for r in produced}
+
+
+def test_a_consumer_writing_a_partition_another_has_advanced_is_fenced_and_writes_nothing(
+        kafka, model_version):
+    ingest(kafka.KAFKA_TOPIC_TICKS, 60)
+    first, second = stream.StreamConsumer(), stream.StreamConsumer()
+    try:
+        for consumer in (first, second):
+            consumer.assign(stream.RunStats())
+        tp, records = poll_some(first)
+        first.process_batch(tp, records, stream.RunStats())
+        written = Prediction.objects.count()
+        assert written > 0
+
+        second.consumer.pause(*[p for p in second.partitions if p != tp])
+        tp2, records2 = poll_some(second)
+        with pytest.raises(stream.Fenced):
+            second.process_batch(tp2, records2, stream.RunStats())
+        assert Prediction.objects.count() == written
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_consumer_whose_lease_was_taken_stops_without_writing(kafka, model_version):
+    ingest(kafka.KAFKA_TOPIC_TICKS, 60)
+    assert stream.lease_claim("old", seconds=60)
+    consumer = stream.StreamConsumer(holder="old")
+    try:
+        consumer.assign(stream.RunStats())
+        StreamLease.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+        assert stream.lease_claim("new")  # the old holder's lease expired: taken over
+        tp, records = poll_some(consumer)
+        with pytest.raises(stream.LeaseLost):
+            consumer.process_batch(tp, records, stream.RunStats())
+        assert Prediction.objects.count() == 0
+    finally:
+        consumer.close()
+
+
+def test_beat_starts_one_chain_per_slot_whose_lease_expired(kafka, settings):
+    need("Redis (Celery broker)", redis_available(), "set CELERY_BROKER_URL=redis://…")
+    from volsite.celery import app
+
+    settings.STREAM_CONSUMER_SLOTS = 3
+    live = timezone.now() + timedelta(seconds=30)
+    StreamLease.objects.create(name="ticks-1-of-3", holder="alive", expires_at=live)
+    StreamLease.objects.create(name="ticks-2-of-3", holder="dead",
+                               expires_at=timezone.now() - timedelta(seconds=1))
+    try:
+        started = stream_supervise()
+        assert started.startswith("started chain 0:") and ", 2:" in started
+        assert StreamLease.objects.get(name="ticks-1-of-3").holder == "alive"
+        assert StreamLease.objects.get(name="ticks-2-of-3").holder not in ("", "dead")
+        assert stream_supervise() == "consumer alive"  # new chains hold their leases at once
+    finally:
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_purge("stream")
