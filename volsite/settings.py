@@ -219,8 +219,6 @@ KAFKA_TOPIC_DLQ = env_str("KAFKA_TOPIC_DLQ", "ticks.raw.dlq")
 KAFKA_TOPIC_PREDICTIONS = env_str("KAFKA_TOPIC_PREDICTIONS", "predictions")
 KAFKA_TOPIC_PARTITIONS = env_int("KAFKA_TOPIC_PARTITIONS", 3)
 KAFKA_CONSUMER_GROUP = env_str("KAFKA_CONSUMER_GROUP", "volsite-stream")
-# Publish each prediction to KAFKA_TOPIC_PREDICTIONS as well as the database.
-KAFKA_PUBLISH_PREDICTIONS = env_bool("KAFKA_PUBLISH_PREDICTIONS", False)
 
 # --- Stream consumer ---------------------------------------------------------------------------
 # A consumer task runs for at most this long (or this many messages), then re-enqueues itself.
