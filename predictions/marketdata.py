@@ -6,7 +6,6 @@ messages here, so a message means the same thing everywhere.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -14,6 +13,8 @@ from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
 
 # Advanced Trade channels that carry no ticks and are skipped, not treated as errors.
 NON_TICK_CHANNELS = frozenset({"subscriptions", "heartbeats"})
@@ -239,7 +240,7 @@ def parse_message(raw: bytes | str | dict[str, Any], *, tz: str | None = None) -
         msg = raw
     else:
         try:
-            msg = json.loads(raw)
+            msg = orjson.loads(raw)  # about twice as fast as json on the consumer hot path
         except (UnicodeDecodeError, ValueError) as exc:
             raise BadTick(f"invalid JSON: {exc}") from None
     if not isinstance(msg, dict):
