@@ -135,6 +135,15 @@ def calibration_by_regime(y: np.ndarray, p: np.ndarray, regime: np.ndarray,
     return out
 
 
+def variant_report(y: np.ndarray, scored: dict[str, tuple[np.ndarray, float]],
+                   regime: np.ndarray, edges: np.ndarray) -> dict[str, Any]:
+    """Metrics at each variant's threshold, and calibration by regime, on the same rows."""
+    report: dict[str, Any] = {name: evaluate(y, p, t) for name, (p, t) in scored.items()}
+    report["calibration"] = {name: calibration_by_regime(y, p, regime, edges)
+                             for name, (p, _) in scored.items()}
+    return report
+
+
 def fit_baseline(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(x, y)
     bx, by = iso.X_thresholds_, iso.y_thresholds_
@@ -257,12 +266,9 @@ def train(frame: FeatureFrame, *, horizon_s: float, percentile: float, test_frac
         "purge_s": horizon_s,
         "algorithm": algorithm,
         "validation_pr_auc": validation,
-        "ml": evaluate(y_te, p_ml, ml.threshold),
-        "baseline": evaluate(y_te, p_base, baseline.threshold),
-        "calibration": {
-            "ml": calibration_by_regime(y_te, p_ml, X_te[:, rcol], regime_edges),
-            "baseline": calibration_by_regime(y_te, p_base, X_te[:, rcol], regime_edges),
-        },
+        **variant_report(y_te, {"ml": (p_ml, ml.threshold),
+                                "baseline": (p_base, baseline.threshold)},
+                         X_te[:, rcol], regime_edges),
     }
     rng = np.random.default_rng(seed)
     take = rng.choice(len(split.train), size=min(REFERENCE_SAMPLE_ROWS, len(split.train)),
@@ -302,10 +308,6 @@ def evaluate_model(frame: FeatureFrame, *, model: Any, ml_threshold: float,
         "prevalence": float(y.mean()),
         "horizon_s": horizon_s,
         "label_threshold": label_threshold,
-        "ml": evaluate(y, p_ml, ml.threshold),
-        "baseline": evaluate(y, p_base, baseline.threshold),
-        "calibration": {
-            "ml": calibration_by_regime(y, p_ml, X[:, rcol], edges),
-            "baseline": calibration_by_regime(y, p_base, X[:, rcol], edges),
-        },
+        **variant_report(y, {"ml": (p_ml, ml.threshold), "baseline": (p_base, baseline.threshold)},
+                         X[:, rcol], edges),
     }
