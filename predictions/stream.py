@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max, Min, Q
 from django.utils import timezone as djtz
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from monitoring import metrics
@@ -309,8 +310,17 @@ class StreamConsumer:
         return stats
 
     def close(self) -> None:
+        """Leave the group offsets equal to the stored ones (batches commit them without
+        waiting), then close."""
         if self.dlq is not None:
             self.dlq.close()
+        positions = {TopicPartition(self.topic, p): OffsetAndMetadata(offset, "", -1)
+                     for p, offset in self.expected.items() if offset is not None}
+        if positions:
+            try:
+                self.consumer.commit(positions)
+            except KafkaError as exc:  # tooling lags until the next run commits again
+                log.warning("could not commit group offsets at close: %s", exc)
         self.consumer.close(autocommit=False)
 
     # -- one batch --
@@ -339,7 +349,8 @@ class StreamConsumer:
                 defaults={"next_offset": next_offset, "lag": lag},
             )
         self.expected[tp.partition] = state.position = next_offset
-        self.consumer.commit({tp: OffsetAndMetadata(next_offset, "", -1)})
+        # Group offsets are for tooling only (the database is the truth): do not wait for them.
+        self.consumer.commit_async({tp: OffsetAndMetadata(next_offset, "", -1)})
         self.observe(rows, stats, started)
 
     def fence(self, tp: TopicPartition, expected: int | None) -> None:
