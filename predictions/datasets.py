@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from predictions.features import FeatureFrame, batch_features
 from predictions.marketdata import Tick
-from predictions.simulator import MarketSimulator
+from predictions.simulator import simulate_history
 
 
 class DataError(ValueError):
@@ -36,15 +36,13 @@ def ticks_simulated(*, products: list[str], seed: int, hours: float, quiet: bool
                     end_ts: float | None = None) -> tuple[list[Tick], str]:
     duration = hours * 3600
     start = (end_ts or time.time()) - duration
-    ticks: list[Tick] = []
     with tqdm(total=int(duration), unit="sim-s", desc="simulating", disable=quiet) as bar:
-        for tick in MarketSimulator(products, seed=seed, start_ts=start).ticks():
-            if tick.ts > start + duration:
-                break
-            ticks.append(tick)
-            if len(ticks) % 5000 == 0:
-                bar.n = int(tick.ts - start)
-                bar.refresh()
+        def show(done_s: float) -> None:
+            bar.n = int(done_s)
+            bar.refresh()
+
+        ticks = simulate_history(products, seed=seed, start_ts=start, duration_s=duration,
+                                 progress=show)
         bar.n = int(duration)
     return ticks, f"simulated: {hours:g} h of {','.join(products)}, seed {seed}"
 

@@ -61,17 +61,22 @@ _lock = threading.Lock()
 _loaded: dict[int, LoadedVersion] = {}
 
 
+def _usable(hit: LoadedVersion | None) -> bool:
+    """A loaded version serves until a refused artifact is due for another look."""
+    return hit is not None and (hit.ml is not None or time.monotonic() < hit.retry_at)
+
+
 def load_version(version_id: int) -> LoadedVersion:
     """Load (once per process) a model version's scorers, refusing a bad ML artifact."""
     hit = _loaded.get(version_id)
-    if hit is not None and (hit.ml is not None or time.monotonic() < hit.retry_at):
+    if _usable(hit):
         return hit
     from monitoring import metrics
     from predictions.models import ModelVersion
 
     with _lock:
         hit = _loaded.get(version_id)
-        if hit is not None and (hit.ml is not None or time.monotonic() < hit.retry_at):
+        if _usable(hit):
             return hit
         row = ModelVersion.objects.get(pk=version_id)
         baseline = BaselineScorer.from_params(row.baseline_params, row.feature_names)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -150,13 +150,16 @@ class MarketSimulator:
             heapq.heappush(heap, (nxt.ts, i, nxt))
 
 
-def simulate_history(products: list[str], *, seed: int, start_ts: float,
-                     duration_s: float) -> list[Tick]:
-    """All ticks of `duration_s` seconds of simulated history."""
+def simulate_history(products: list[str], *, seed: int, start_ts: float, duration_s: float,
+                     progress: Callable[[float], None] | None = None) -> list[Tick]:
+    """All ticks of `duration_s` seconds of simulated history; `progress` gets the simulated
+    seconds done, every 5,000 ticks."""
     end = start_ts + duration_s
     out: list[Tick] = []
     for tick in MarketSimulator(products, seed=seed, start_ts=start_ts).ticks():
         if tick.ts > end:
             break
         out.append(tick)
+        if progress is not None and len(out) % 5000 == 0:
+            progress(tick.ts - start_ts)
     return out
