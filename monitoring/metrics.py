@@ -67,6 +67,12 @@ TICK_TO_PREDICTION = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
+PUBLISH_RETRIED = Counter(
+    "volatility_publish_retried_total",
+    "Messages a producer lost (its batches failed, e.g. after a broker restart) and sent again.",
+    ["topic"],
+)
+
 # --- Drift ------------------------------------------------------------------------------------
 DRIFT_REPORTS = Counter(
     "volatility_drift_reports_total",

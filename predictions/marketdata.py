@@ -56,6 +56,12 @@ class Tick:
         }
 
 
+# What a product id may look like ("BTC-USD", "BTC-PERP-INTX"): stored in a 32-character
+# column, so anything longer or stranger is refused as a bad tick rather than failing a batch.
+_PRODUCT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:-]{0,31}")
+# Most tickers one envelope may carry (a tick's index in its message is stored as a small int).
+MAX_TICKERS_PER_MESSAGE = 1000
+
 # Epoch seconds written as text (CSV cells): nine or more digits, never a valid ISO-8601 date.
 _EPOCH_TEXT = re.compile(r"\d{9,}(\.\d*)?")
 _LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -143,6 +149,9 @@ def make_tick(
     """Build a tick and check what makes it usable: a product, positive prices, no crossed book."""
     if not isinstance(product_id, str) or not product_id:
         raise BadTick("missing field 'product_id'")
+    if not _PRODUCT_ID.fullmatch(product_id):
+        raise BadTick(f"product_id {product_id[:40]!r} is not a product id (1–32 letters, "
+                      "digits and . _ - / :, starting with a letter or digit)")
     if price is None:
         raise BadTick("missing field 'price'")
     if price <= 0:
@@ -179,6 +188,8 @@ def _advanced_trade_ticks(msg: dict[str, Any], tz: str | None = None) -> list[Ti
         tickers = event.get("tickers") if isinstance(event, dict) else None
         if not isinstance(tickers, list):
             raise BadTick("an event has no 'tickers' list")
+        if len(ticks) + len(tickers) > MAX_TICKERS_PER_MESSAGE:
+            raise BadTick(f"more than {MAX_TICKERS_PER_MESSAGE} tickers in one message")
         for t in tickers:
             if not isinstance(t, dict):
                 raise BadTick("a ticker is not an object")

@@ -224,7 +224,9 @@ KAFKA_CONSUMER_GROUP = env_str("KAFKA_CONSUMER_GROUP", "volsite-stream")
 # A consumer task runs for at most this long (or this many messages), then re-enqueues itself.
 STREAM_RUN_SECONDS = env_float("STREAM_RUN_SECONDS", 30.0)
 STREAM_RUN_MAX_MESSAGES = env_int("STREAM_RUN_MAX_MESSAGES", 200_000)
-STREAM_POLL_MAX_RECORDS = env_int("STREAM_POLL_MAX_RECORDS", 500)
+# Records per poll. Large polls matter for throughput (kafka-python's per-poll cost, and one
+# transaction per partition batch); at a live rate a poll returns far fewer anyway.
+STREAM_POLL_MAX_RECORDS = env_int("STREAM_POLL_MAX_RECORDS", 5000)
 # A consumer holds its lease for this long past its last batch (or idle poll) and renews it
 # every third of it. A crashed consumer's partitions wait at most this long plus one beat
 # interval (STREAM_SUPERVISE_SECONDS) before a new chain takes them: 30 + 15 s by default.

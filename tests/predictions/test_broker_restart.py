@@ -44,7 +44,7 @@ def test_the_consumer_and_the_publisher_recover_from_a_broker_restart_mid_stream
     publisher = Publisher(kafka.KAFKA_TOPIC_TICKS)
     for _, key, value in messages[:BEFORE]:
         publisher.send(key, value)
-    publisher.producer.flush(timeout=10)
+    publisher.flush(timeout=10)
     consumer = consumer_process(kafka, tmp_path / "consume.log", "--run-seconds", "5",
                                 STREAM_LEASE_SECONDS="3")
     try:

@@ -60,6 +60,12 @@ def test_it_reads_a_legacy_exchange_ticker():
                      "best_ask": "10.5", "time": "2024-05-01T12:00:00Z"}).encode(), "crossed book"),
         (json.dumps({"type": "ticker", "price": "10", "time": "2024-05-01T12:00:00Z"}).encode(),
          "product_id"),
+        (json.dumps({"type": "ticker", "product_id": "BTC-USD" * 6, "price": "10",
+                     "time": "2024-05-01T12:00:00Z"}).encode(), "is not a product id"),
+        (json.dumps({"type": "ticker", "product_id": "BTC\tUSD", "price": "10",
+                     "time": "2024-05-01T12:00:00Z"}).encode(), "is not a product id"),
+        (json.dumps({**ENVELOPE, "events": [{"type": "update", "tickers": [
+            ENVELOPE["events"][0]["tickers"][0]] * 1001}]}).encode(), "more than 1000 tickers"),
     ],
 )
 def test_it_names_the_reason_for_a_bad_message(raw, reason):
