@@ -13,6 +13,8 @@ A run is bounded (seconds or messages) so no Celery task runs forever. Within a 
    the stored offset is still the one this consumer started the batch from (fencing), write the
    rows and the next offset (exactly once in the database);
 6. commit the same offset to the Kafka consumer group so standard tooling sees progress.
+On PostgreSQL step 5 runs on a writer thread (`BatchWriter`) while step 3–4 prepare the next
+batch; each batch is still its own fenced transaction, written in order.
 A crash anywhere loses nothing and duplicates nothing: the next run starts from step 1.
 """
 
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -225,7 +229,10 @@ class StreamConsumer:
         self.consumer = make_consumer()
         self.dlq: Publisher | None = None
         self.partitions: list[TopicPartition] = []
-        self.expected: dict[int, int | None] = {}  # next offset stored in the DB, per partition
+        # Per partition: the next offset once the batches prepared so far are written, and the
+        # offset the database holds now (what the group offsets follow).
+        self.expected: dict[int, int | None] = {}
+        self.stored: dict[int, int] = {}
 
     def assign(self, stats: RunStats) -> None:
         """Steps 1–2: this slot's partitions, positioned at the stored offsets, windows rebuilt."""
@@ -245,6 +252,8 @@ class StreamConsumer:
         for tp in self.partitions:
             offset = stored.get(tp.partition)
             self.expected[tp.partition] = offset
+            if offset is not None:
+                self.stored[tp.partition] = offset
             state = _states.get((tp.topic, tp.partition))
             if offset is None or state is None or state.position != offset:
                 _states[(tp.topic, tp.partition)] = PartitionState(new_engine(), offset)
@@ -299,20 +308,38 @@ class StreamConsumer:
         self.assign(stats)
         renew_every = settings.STREAM_LEASE_SECONDS / 3
         renewed = time.monotonic()
-        while time.monotonic() < deadline and stats.messages < max_messages and not should_stop():
-            batches = self.consumer.poll(timeout_ms=500, max_records=settings.STREAM_POLL_MAX_RECORDS)
-            for tp, records in batches.items():
-                try:
-                    self.process_batch(tp, records, stats)
-                except Exception:
-                    # The windows may have seen ticks whose rows were not committed: drop them
-                    # so the next run, which re-reads from the stored offsets, rebuilds them.
-                    _states.pop((tp.topic, tp.partition), None)
-                    raise
-            if self.holder and not batches and time.monotonic() - renewed > renew_every:
-                if not lease_renew(self.holder, name=self.lease):  # idle: keep the lease alive
-                    raise LeaseLost(self.lease)
-                renewed = time.monotonic()
+        writer = BatchWriter(stats) if pipelined_writes() else None
+        try:
+            while (time.monotonic() < deadline and stats.messages < max_messages
+                   and not should_stop()):
+                batches = self.consumer.poll(timeout_ms=500,
+                                             max_records=settings.STREAM_POLL_MAX_RECORDS)
+                for tp, records in batches.items():
+                    commit = self.prepare_batch(tp, records, stats)
+                    if writer is None:
+                        commit.write()
+                        observe(commit, stats)
+                        self.committed(commit)
+                    else:
+                        writer.submit(commit)  # written while the next batch is prepared
+                if writer is not None:
+                    for commit in writer.written():
+                        self.committed(commit)
+                if self.holder and not batches and time.monotonic() - renewed > renew_every:
+                    if not lease_renew(self.holder, name=self.lease):  # idle: keep it alive
+                        raise LeaseLost(self.lease)
+                    renewed = time.monotonic()
+            if writer is not None:
+                for commit in writer.close():
+                    self.committed(commit)
+        except BaseException:
+            if writer is not None:
+                writer.abandon()
+            # The windows may have seen ticks whose rows were not committed: drop them so the
+            # next run, which re-reads from the stored offsets, rebuilds them.
+            for tp in self.partitions:
+                _states.pop((tp.topic, tp.partition), None)
+            raise
         return stats
 
     def close(self) -> None:
@@ -321,7 +348,7 @@ class StreamConsumer:
         if self.dlq is not None:
             self.dlq.close()
         positions = {TopicPartition(self.topic, p): OffsetAndMetadata(offset, "", -1)
-                     for p, offset in self.expected.items() if offset is not None}
+                     for p, offset in self.stored.items()}
         if positions:
             try:
                 self.consumer.commit(positions)
@@ -332,6 +359,14 @@ class StreamConsumer:
     # -- one batch --
 
     def process_batch(self, tp: TopicPartition, records: list, stats: RunStats) -> None:
+        """Prepare and write one partition batch now (what a run does, without pipelining)."""
+        commit = self.prepare_batch(tp, records, stats)
+        commit.write()
+        observe(commit, stats)
+        self.committed(commit)
+
+    def prepare_batch(self, tp: TopicPartition, records: list, stats: RunStats) -> BatchCommit:
+        """Steps 3–4 for one partition batch: parse, features, both variants, rows encoded."""
         started = time.monotonic()
         expected = self.expected.get(tp.partition)
         if expected is not None and records[0].offset < expected:
@@ -344,17 +379,16 @@ class StreamConsumer:
         ticks = self.features(records, state.engine, stats)
         batch = self.score(tp, ticks, serving, state.engine.names)
         next_offset = records[-1].offset + 1
-        lag = self.lag(tp, next_offset)
-        with transaction.atomic():
-            if self.holder and not lease_renew(self.holder, name=self.lease):
-                raise LeaseLost(self.lease)
-            offset_advance(tp, expected, next_offset, lag)  # the fence: nothing else wrote
-            if batch is not None:
-                write_predictions(batch)
         self.expected[tp.partition] = state.position = next_offset
-        # Group offsets are for tooling only (the database is the truth): do not wait for them.
-        self.consumer.commit_async({tp: OffsetAndMetadata(next_offset, "", -1)})
-        self.observe(batch, stats, started)
+        return BatchCommit(tp=tp, expected=expected, next_offset=next_offset,
+                           lag=self.lag(tp, next_offset), batch=batch,
+                           holder=self.holder, lease=self.lease, started=started)
+
+    def committed(self, commit: BatchCommit) -> None:
+        """A batch is in the database: tell the Kafka group (for tooling only, so without
+        waiting; the database is the truth)."""
+        self.stored[commit.tp.partition] = commit.next_offset
+        self.consumer.commit_async({commit.tp: OffsetAndMetadata(commit.next_offset, "", -1)})
 
     def features(self, records: list, engine: FeatureEngine, stats: RunStats) -> TickColumns:
         ticks = TickColumns()
@@ -426,18 +460,117 @@ class StreamConsumer:
         high = self.consumer.highwater(tp)
         return None if high is None else max(high - next_offset, 0)
 
-    def observe(self, batch: ScoredBatch | None, stats: RunStats, started: float) -> None:
-        stats.batches += 1
-        if batch is not None:
-            n = len(batch)
-            stats.scored += n
-            now = time.time()
-            observe = metrics.TICK_TO_PREDICTION.observe
-            for ts in batch.ticks.ts:
-                observe(max(now - ts, 0.0))
-            metrics.CONSUMER_MESSAGES.labels(outcome="scored").inc(n)
-            metrics.PREDICTIONS_WRITTEN.labels(variant=batch.variant).inc(n)
-        metrics.CONSUMER_BATCH_SECONDS.observe(time.monotonic() - started)
+
+
+def observe(commit: BatchCommit, stats: RunStats) -> None:
+    stats.batches += 1
+    batch = commit.batch
+    if batch is not None:
+        n = len(batch)
+        stats.scored += n
+        now = time.time()
+        tick_to_prediction = metrics.TICK_TO_PREDICTION.observe
+        for ts in batch.ticks.ts:
+            tick_to_prediction(max(now - ts, 0.0))
+        metrics.CONSUMER_MESSAGES.labels(outcome="scored").inc(n)
+        metrics.PREDICTIONS_WRITTEN.labels(variant=batch.variant).inc(n)
+    metrics.CONSUMER_BATCH_SECONDS.observe(time.monotonic() - commit.started)
+
+
+@dataclass(slots=True)
+class BatchCommit:
+    """Step 5 for one partition batch: what to write, and the offsets that fence it."""
+
+    tp: TopicPartition
+    expected: int | None  # the stored offset this batch follows
+    next_offset: int
+    lag: int | None
+    batch: ScoredBatch | None  # None: nothing to score (only dead letters or control messages)
+    holder: str | None
+    lease: str
+    started: float
+    payload: bytes | None = None  # COPY rows, encoded before the write (PostgreSQL)
+
+    def write(self) -> None:
+        """One transaction: renew the lease, advance the offset (the fence), insert the rows."""
+        with transaction.atomic():
+            if self.holder and not lease_renew(self.holder, name=self.lease):
+                raise LeaseLost(self.lease)
+            offset_advance(self.tp, self.expected, self.next_offset, self.lag)
+            if self.batch is not None:
+                write_predictions(self.batch, self.payload)
+
+
+def pipelined_writes() -> bool:
+    """Write batches on a thread of their own (PostgreSQL only: SQLite has one writer)."""
+    return settings.STREAM_PIPELINE_WRITES and connection.vendor == "postgresql"
+
+
+class BatchWriter:
+    """Writes a run's batches on a thread with its own database connection, in order, while the
+    consumer prepares the next batch: PostgreSQL inserts the rows on another core meanwhile.
+
+    Each batch is still its own fenced transaction, so nothing about exactly-once changes. At
+    most one batch waits; the first failure stops the writer (later batches are dropped, not
+    written) and is raised in the consumer's thread at its next submit or at close.
+    """
+
+    def __init__(self, stats: RunStats) -> None:
+        self.stats = stats
+        self.todo: queue.Queue[BatchCommit | None] = queue.Queue(maxsize=1)
+        self.done: queue.SimpleQueue[BatchCommit] = queue.SimpleQueue()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._loop, name="stream-writer", daemon=True)
+        self.thread.start()
+
+    def submit(self, commit: BatchCommit) -> None:
+        self._raise()
+        if commit.batch is not None:
+            commit.payload = encode_rows(commit.batch)
+        self.todo.put(commit)
+
+    def written(self) -> list[BatchCommit]:
+        """Batches committed since the last call, in order."""
+        self._raise()
+        out = []
+        while not self.done.empty():
+            out.append(self.done.get())
+        return out
+
+    def close(self) -> list[BatchCommit]:
+        """Wait for every submitted batch to be written; the last ones written."""
+        self.todo.put(None)
+        self.thread.join()
+        return self.written()
+
+    def abandon(self) -> None:
+        """Stop after the batch being written (the consumer failed; it re-reads the rest)."""
+        self.error = self.error or RuntimeError("abandoned")
+        while True:
+            try:
+                self.todo.get_nowait()
+            except queue.Empty:
+                break
+        self.todo.put(None)
+        self.thread.join()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def _loop(self) -> None:
+        try:
+            while (commit := self.todo.get()) is not None:
+                if self.error is not None:
+                    continue
+                try:
+                    commit.write()
+                    observe(commit, self.stats)
+                    self.done.put(commit)
+                except BaseException as exc:  # raised in the consumer's thread
+                    self.error = exc
+        finally:
+            connection.close()  # this thread's own connection
 
 
 def offset_advance(tp: TopicPartition, expected: int | None, next_offset: int,
@@ -468,7 +601,7 @@ def offset_advance(tp: TopicPartition, expected: int | None, next_offset: int,
                  f"consumer expected {expected}: another consumer wrote it")
 
 
-def write_predictions(batch: ScoredBatch) -> None:
+def write_predictions(batch: ScoredBatch, payload: bytes | None = None) -> None:
     """Insert the batch's rows (inside the caller's transaction).
 
     On PostgreSQL with COPY, the rows encoded here in one pass (`copy_rows`): Django's
@@ -483,7 +616,11 @@ def write_predictions(batch: ScoredBatch) -> None:
     with connection.cursor() as cursor:
         with cursor.cursor.copy(
                 f"COPY {Prediction._meta.db_table} ({columns}) FROM STDIN") as copy:
-            copy.write(copy_rows(batch, created_at=djtz.now()))
+            copy.write(payload if payload is not None else encode_rows(batch))
+
+
+def encode_rows(batch: ScoredBatch) -> bytes:
+    return copy_rows(batch, created_at=djtz.now())
 
 
 def prediction_objects(batch: ScoredBatch) -> list[Prediction]:

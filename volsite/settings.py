@@ -227,6 +227,8 @@ STREAM_RUN_MAX_MESSAGES = env_int("STREAM_RUN_MAX_MESSAGES", 200_000)
 # Records per poll. Large polls matter for throughput (kafka-python's per-poll cost, and one
 # transaction per partition batch); at a live rate a poll returns far fewer anyway.
 STREAM_POLL_MAX_RECORDS = env_int("STREAM_POLL_MAX_RECORDS", 5000)
+# On PostgreSQL, write each batch on a thread of its own while the next one is prepared.
+STREAM_PIPELINE_WRITES = env_bool("STREAM_PIPELINE_WRITES", True)
 # A consumer holds its lease for this long past its last batch (or idle poll) and renews it
 # every third of it. A crashed consumer's partitions wait at most this long plus one beat
 # interval (STREAM_SUPERVISE_SECONDS) before a new chain takes them: 30 + 15 s by default.

@@ -105,6 +105,23 @@ def test_a_consumer_whose_lease_was_taken_stops_without_writing(kafka, model_ver
         consumer.close()
 
 
+def test_a_run_whose_lease_is_taken_stops_with_lease_lost_from_its_writer_thread(
+        kafka, model_version):
+    """The same, through a whole run: on PostgreSQL batches are written on the writer thread,
+    and its failure must stop the run, write nothing after it, and drop the feature windows."""
+    need("PostgreSQL", postgres_in_use(), "batches are written on a thread only on PostgreSQL")
+    assert stream.pipelined_writes()
+    kafka.STREAM_POLL_MAX_RECORDS = 20
+    ingest(kafka.KAFKA_TOPIC_TICKS, 300)
+    assert stream.lease_claim("old", seconds=60)
+    StreamLease.objects.update(holder="new")  # taken over before the old run writes
+    with pytest.raises(stream.LeaseLost):
+        stream.consume_run(holder="old", max_seconds=20, max_messages=300)
+    assert Prediction.objects.count() == 0
+    assert not StreamOffset.objects.exists()
+    assert not stream._states  # windows that saw unwritten ticks are not reused
+
+
 def test_beat_starts_one_chain_per_slot_whose_lease_expired(kafka, settings):
     need("Redis (Celery broker)", redis_available(), "set CELERY_BROKER_URL=redis://…")
     from volsite.celery import app
