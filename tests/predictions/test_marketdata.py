@@ -92,3 +92,26 @@ def test_a_naive_timestamp_can_be_read_in_a_named_zone():
 
 def test_epoch_seconds_as_text_are_read_as_epoch_seconds():
     assert parse_timestamp("1714564800.25") == 1714564800.25
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2023-11-14T22:13:20.123456789Z", 1_700_000_000.123456),  # nanoseconds are cut
+        ("2023-11-14T22:13:20Z", 1_700_000_000.0),
+        ("2023-11-14T23:13:20.5+01:00", 1_700_000_000.5),
+        ("2023-11-14T22:13:20.25", 1_700_000_000.25),  # no zone: UTC
+        ("2023-11-14 22:13:20.25Z", 1_700_000_000.25),  # a space instead of the T
+        (" 2023-11-14T22:13:20Z ", 1_700_000_000.0),  # surrounding blanks
+    ],
+)
+def test_iso_timestamps_read_the_same_on_every_path(text, expected):
+    assert parse_timestamp(text) == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize(("price", "reason"), [("nan", "not finite"), ("inf", "not finite"),
+                                               ("abc", "is not a number"), (True, "not a number")])
+def test_a_price_that_is_not_a_finite_number_is_refused(price, reason):
+    ticker = {**ENVELOPE["events"][0]["tickers"][0], "price": price}
+    with pytest.raises(BadTick, match=reason):
+        parse_message({**ENVELOPE, "events": [{"type": "update", "tickers": [ticker]}]})
