@@ -209,6 +209,14 @@ def lease_is_stale(name: str | None = None) -> bool:
     return lease is None or lease.expires_at is None or lease.expires_at < djtz.now()
 
 
+def lease_seconds_left(name: str | None = None) -> float:
+    """Seconds until the lease expires; 0 when it is free or has expired."""
+    lease = StreamLease.objects.filter(name=name or lease_name()).first()
+    if lease is None or lease.expires_at is None:
+        return 0.0
+    return max((lease.expires_at - djtz.now()).total_seconds(), 0.0)
+
+
 # --- The consumer ----------------------------------------------------------------------------
 
 

@@ -14,6 +14,9 @@ from predictions import stream
 
 log = logging.getLogger(__name__)
 
+# A look at a lease's expiry comes this much after it, so it never finds the lease still live.
+EXPIRY_MARGIN_S = 0.5
+
 
 @shared_task(ignore_result=True)
 def stream_consume(chain_id: str, slot: int = 0) -> None:
@@ -47,16 +50,29 @@ def stream_consume(chain_id: str, slot: int = 0) -> None:
 
 
 @shared_task(ignore_result=True)
-def stream_supervise() -> str:
-    """Beat: start a consumer chain for every lease slot that no chain holds a live lease on."""
+def stream_supervise(at_expiry: bool = False) -> str:
+    """Beat: start a consumer chain for every lease slot that no chain holds a live lease on.
+
+    Steps, per slot: a lease that has expired is claimed for a new chain, whose first run is
+    enqueued; a lease that runs out before the next beat has a holder that stopped renewing
+    it (a live one renews it every batch, and every third of STREAM_LEASE_SECONDS while idle),
+    so the slots are looked at again the moment it expires (`at_expiry`; such a look schedules
+    no further one, and takes a lease over only if it did expire). A crashed worker's
+    partitions thus wait for its lease to run out, not for that and a beat interval.
+    """
     started = []
     for slot in range(settings.STREAM_CONSUMER_SLOTS):
-        if not stream.lease_is_stale(stream.lease_name(slot)):
+        name = stream.lease_name(slot)
+        if not stream.lease_is_stale(name):
+            left = stream.lease_seconds_left(name)
+            if not at_expiry and left < settings.STREAM_SUPERVISE_SECONDS:
+                log.info("lease %s runs out in %.1f s unrenewed; looking again then", name, left)
+                stream_supervise.apply_async((True,), countdown=left + EXPIRY_MARGIN_S)
             continue
         chain_id = uuid.uuid4().hex
         # Claim for the new chain now, so the next beat does not start a second one while
         # this chain's first task waits in the queue.
-        if stream.lease_claim(chain_id, name=stream.lease_name(slot)):
+        if stream.lease_claim(chain_id, name=name):
             stream_consume.apply_async((chain_id, slot), queue="stream")
             started.append(f"{slot}:{chain_id}")
             log.info("started consumer chain %s for slot %d", chain_id, slot)

@@ -7,8 +7,10 @@ import contextlib
 import os
 import socket
 import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -220,18 +222,19 @@ def postgres_in_use() -> bool:
     return connection.vendor == "postgresql"
 
 
-def consumer_process(settings, log_path, *args: str, **env: str) -> subprocess.Popen:
-    """`manage.py consume` as a child process on the test database, broker and topics.
+ROOT = Path(__file__).resolve().parent.parent
 
-    `env` adds or overrides environment variables (e.g. STREAM_LEASE_SECONDS="2")."""
-    import sys
-    from pathlib import Path
 
+def child_env(settings, **env: str) -> dict[str, str]:
+    """Environment for a child process of the product on the test database, the session's
+    broker and this test's topics (the Celery broker comes from CELERY_BROKER_URL as is).
+
+    `env` adds or overrides variables (e.g. STREAM_LEASE_SECONDS="2")."""
     from django.db import connection
 
     db = connection.settings_dict
     auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    child_env = {
+    return {
         **os.environ,
         "DATABASE_URL": f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
                         f"/{db['NAME']}",
@@ -244,10 +247,13 @@ def consumer_process(settings, log_path, *args: str, **env: str) -> subprocess.P
         "OMP_NUM_THREADS": "1",
         **env,
     }
-    root = Path(__file__).resolve().parent.parent
-    return subprocess.Popen([sys.executable, str(root / "manage.py"), "consume", *args],
-                            cwd=root, env=child_env, stdout=open(log_path, "ab"),
-                            stderr=subprocess.STDOUT)
+
+
+def consumer_process(settings, log_path, *args: str, **env: str) -> subprocess.Popen:
+    """`manage.py consume` as a child process on the test database, broker and topics."""
+    return subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "consume", *args],
+                            cwd=ROOT, env=child_env(settings, **env),
+                            stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)
 
 
 def read_topic(topic: str, count: int, timeout: float = 30.0) -> list:

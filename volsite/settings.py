@@ -230,8 +230,8 @@ STREAM_POLL_MAX_RECORDS = env_int("STREAM_POLL_MAX_RECORDS", 5000)
 # On PostgreSQL, write each batch on a thread of its own while the next one is prepared.
 STREAM_PIPELINE_WRITES = env_bool("STREAM_PIPELINE_WRITES", True)
 # A consumer holds its lease for this long past its last batch (or idle poll) and renews it
-# every third of it. A crashed consumer's partitions wait at most this long plus one beat
-# interval (STREAM_SUPERVISE_SECONDS) before a new chain takes them: 30 + 15 s by default.
+# every third of it. A crashed consumer's partitions wait this long, then a new chain takes
+# them (stream_supervise looks again at the expiry): 31–32 s measured by default.
 STREAM_LEASE_SECONDS = env_float("STREAM_LEASE_SECONDS", 30.0)
 # Interval of the `stream-supervise` beat task (applied to its schedule row by migration 0003).
 STREAM_SUPERVISE_SECONDS = env_int("STREAM_SUPERVISE_SECONDS", 15)

@@ -130,16 +130,12 @@ def run(*, web_bind: str, kafka_port: int, speed: str, python: str = sys.executa
             wait_for_port("127.0.0.1", kafka_port)
             forget_embedded_positions(settings)
         manage = [python, str(Path(settings.BASE_DIR) / "manage.py")]
-        celery = [python, "-m", "celery", "-A", "volsite"]
         stack.start("web", [python, "-m", "gunicorn", "-c",
                             str(Path(settings.BASE_DIR) / "volsite" / "gunicorn.conf.py"),
                             "--bind", web_bind, "volsite.wsgi"])
-        stack.start("worker", celery + ["worker", "-Q", "celery", "-c", "1", "-n",
-                                        "default@%h", "--loglevel", "INFO"])
-        stack.start("stream-worker", celery + ["worker", "-Q", "stream", "-P", "solo", "-n",
-                                               "stream@%h", "--loglevel", "INFO"])
-        stack.start("beat", celery + ["beat", "--loglevel", "INFO", "-s",
-                                      str(runtime / "celerybeat-schedule")])
+        stack.start("worker", default_worker_argv(python))
+        stack.start("stream-worker", stream_worker_argv(python))
+        stack.start("beat", beat_argv(python, runtime))
         stack.start("ingest", manage + ingest_args(settings, speed))
         host, _, port = web_bind.rpartition(":")
         wait_for_port(host or "127.0.0.1", int(port), timeout=30)
@@ -150,6 +146,27 @@ def run(*, web_bind: str, kafka_port: int, speed: str, python: str = sys.executa
     finally:
         stack.stop()
     return code
+
+
+def celery_argv(python: str, *args: str) -> list[str]:
+    return [python, "-m", "celery", "-A", "volsite", *args]
+
+
+def default_worker_argv(python: str) -> list[str]:
+    """The default queue's worker: beat's tasks (consumer supervision, drift, labels)."""
+    return celery_argv(python, "worker", "-Q", "celery", "-c", "1", "-n", "default@%h",
+                       "--loglevel", "INFO")
+
+
+def stream_worker_argv(python: str, name: str = "stream") -> list[str]:
+    """A stream worker: the solo pool runs one consumer chain (one lease slot) at a time."""
+    return celery_argv(python, "worker", "-Q", "stream", "-P", "solo", "-n", f"{name}@%h",
+                       "--loglevel", "INFO")
+
+
+def beat_argv(python: str, runtime: Path) -> list[str]:
+    return celery_argv(python, "beat", "--loglevel", "INFO", "-s",
+                       str(runtime / "celerybeat-schedule"))
 
 
 def ingest_args(settings, speed: str) -> list[str]:

@@ -140,3 +140,46 @@ def test_beat_starts_one_chain_per_slot_whose_lease_expired(kafka, settings):
     finally:
         with app.connection_for_write() as conn:
             conn.default_channel.queue_purge("stream")
+
+
+def queued(queue: str) -> int:
+    from volsite.celery import app
+
+    with app.connection_for_write() as conn:
+        return conn.default_channel.queue_declare(queue=queue).message_count
+
+
+def test_beat_looks_again_at_a_lease_that_runs_out_unrenewed_before_its_next_tick(settings):
+    need("Redis (Celery broker)", redis_available(), "set CELERY_BROKER_URL=redis://…")
+    from volsite.celery import app
+
+    lease = StreamLease.objects.create(name="ticks", holder="alive",
+                                       expires_at=timezone.now() + timedelta(seconds=25))
+    try:
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_purge("celery")
+        assert stream_supervise() == "consumer alive"
+        assert queued("celery") == 0  # renewed within a third of the lease: nothing to do
+
+        lease.expires_at = timezone.now() + timedelta(seconds=5)  # stopped renewing
+        lease.save()
+        assert stream_supervise() == "consumer alive"
+        assert queued("celery") == 1  # a look at its expiry
+        assert stream_supervise(True) == "consumer alive"
+        assert queued("celery") == 1  # which itself schedules no further one
+    finally:
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_purge("celery")
+
+
+def test_a_dead_holder_s_lease_is_taken_over_when_it_expires_without_another_beat(
+        kafka, model_version, celery_worker):
+    kafka.STREAM_RUN_SECONDS = 1.0
+    expires = timezone.now() + timedelta(seconds=3)
+    StreamLease.objects.create(name="ticks", holder="dead", expires_at=expires)
+    assert stream_supervise() == "consumer alive"  # the one beat of this test
+
+    wait_until(lambda: StreamLease.objects.get().holder != "dead",
+               timeout=kafka.STREAM_SUPERVISE_SECONDS, interval=0.05,
+               what="a new chain on the lease before the next beat")
+    assert timezone.now() >= expires  # never before the lease ran out
