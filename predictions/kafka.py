@@ -46,6 +46,7 @@ def make_consumer(**overrides: Any) -> KafkaConsumer:
         "session_timeout_ms": 6000,
         "heartbeat_interval_ms": 1000,
         "max_poll_records": settings.STREAM_POLL_MAX_RECORDS,
+        "fetch_max_wait_ms": settings.KAFKA_FETCH_MAX_WAIT_MS,
         **CLIENT_DEFAULTS,
         **overrides,
     }
