@@ -80,6 +80,16 @@ DRIFT_REPORTS = Counter(
     ["status"],
 )
 
+# Alerts count events with increase(), which needs two samples of a series: the first event
+# of a labelled series that the event itself creates (at 1) goes unseen. Children of the
+# closed label sets exist at 0 from the start of every process, so the first dead letter or
+# failed drift report of a process is counted (rules.yml, VolsiteDeadLetters and
+# VolsiteDriftReportsFailing).
+for _outcome in ("scored", "skipped", "dead_lettered"):
+    CONSUMER_MESSAGES.labels(outcome=_outcome)
+for _status in ("ok", "skipped", "failed"):
+    DRIFT_REPORTS.labels(status=_status)
+
 
 # --- Read from the database at scrape time ----------------------------------------------------
 class DatabaseCollector:

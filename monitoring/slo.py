@@ -22,6 +22,15 @@ class SloStatus:
         return self.good / self.total if self.total else None
 
     @property
+    def sli_percent(self) -> float | None:
+        sli = self.sli
+        return None if sli is None else sli * 100.0
+
+    @property
+    def target_percent(self) -> float:
+        return self.target * 100.0
+
+    @property
     def status(self) -> str:
         sli = self.sli
         if sli is None:

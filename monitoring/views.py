@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -38,6 +39,9 @@ def slo_page(request: HttpRequest) -> HttpResponse:
     config = current_config()
     age = prediction_age_seconds()
     context = {
+        # The admin's header (user links, log out), sidebar and theme, like every admin page.
+        **admin.site.each_context(request),
+        "title": "Service level objectives",
         "window_key": window_key,
         "windows": list(WINDOWS),
         "slos": slo_statuses(config=config, window=WINDOWS[window_key]),

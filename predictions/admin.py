@@ -47,6 +47,12 @@ class ServiceConfigForm(forms.ModelForm):
     class Meta:
         model = ServiceConfig
         fields = sorted(EDITABLE_FIELDS)
+        labels = {
+            "slo_availability_target": "SLO availability target",
+            "slo_latency_threshold_ms": "SLO latency threshold (ms)",
+            "slo_latency_target": "SLO latency target",
+            "slo_freshness_seconds": "SLO freshness (seconds)",
+        }
 
     def clean(self):
         data = super().clean()
@@ -95,10 +101,18 @@ class ServiceConfigAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: ServiceConfig, form, change: bool) -> None:
         changes = {f: form.cleaned_data[f] for f in form.changed_data if f in EDITABLE_FIELDS}
         try:
-            service_config_update(actor=request.user, reason=form.cleaned_data["reason"],
-                                  **changes)
+            config = service_config_update(actor=request.user, reason=form.cleaned_data["reason"],
+                                           **changes)
         except ConfigError as exc:
             messages.error(request, f"Refused: {exc}")
+            return
+        # response_change below skips the admin's own "changed successfully" message.
+        if changes:
+            messages.success(request, f"Saved as configuration v{config.version}: serving "
+                                      f"{config.get_active_variant_display()}. Every process "
+                                      "follows within about a second.")
+        else:
+            messages.info(request, "Nothing to change: the configuration is as it was.")
 
     def response_change(self, request: HttpRequest, obj: ServiceConfig):
         return HttpResponseRedirect(request.path)

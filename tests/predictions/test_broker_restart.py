@@ -23,12 +23,29 @@ from tests.conftest import (
     need,
     postgres_in_use,
     read_topic,
+    start_broker,
+    stop_broker,
     wait_until,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 BEFORE, AFTER = 300, 300
+
+
+@pytest.fixture
+def broker_address(tmp_path):
+    """A broker of this test's own, not the session's (the `kafka` fixture uses this one).
+
+    The restarted broker remembers no producer: the publisher of before the restart goes on
+    only because the producer that re-produces the log is handed the same producer id, and
+    the same per-partition sequence numbers follow. Producer ids count up from the broker's
+    start, so that holds on a broker that no earlier test has used, and not on the session's
+    broker once another test has produced to it (the publisher's later sends are then
+    refused with UnknownProducerId and never arrive)."""
+    broker = start_broker(tmp_path / "broker.log")
+    yield broker
+    stop_broker(broker)
 
 
 def stored_total() -> int:
