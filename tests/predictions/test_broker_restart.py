@@ -4,7 +4,11 @@ themselves, and /api/v1/ready reports the broker not ready while it is down.
 The embedded broker keeps everything in memory, so it comes back empty. A production Kafka
 keeps its log; the test stands in for that by re-creating the topics and re-producing the
 messages of before the restart (same keys, same order, so the same offsets) while the consumer
-is paused, then lets the consumer continue from its stored offsets."""
+is paused, then lets the consumer continue from its stored offsets.
+
+It runs on the session's broker, which other tests have produced to: the restarted broker then
+does not know the publisher's producer id and refuses its later sends, so the publisher must
+re-create its producer and re-send them (test_publisher_delivery.py isolates that part)."""
 
 from __future__ import annotations
 
@@ -23,29 +27,12 @@ from tests.conftest import (
     need,
     postgres_in_use,
     read_topic,
-    start_broker,
-    stop_broker,
     wait_until,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 BEFORE, AFTER = 300, 300
-
-
-@pytest.fixture
-def broker_address(tmp_path):
-    """A broker of this test's own, not the session's (the `kafka` fixture uses this one).
-
-    The restarted broker remembers no producer: the publisher of before the restart goes on
-    only because the producer that re-produces the log is handed the same producer id, and
-    the same per-partition sequence numbers follow. Producer ids count up from the broker's
-    start, so that holds on a broker that no earlier test has used, and not on the session's
-    broker once another test has produced to it (the publisher's later sends are then
-    refused with UnknownProducerId and never arrive)."""
-    broker = start_broker(tmp_path / "broker.log")
-    yield broker
-    stop_broker(broker)
 
 
 def stored_total() -> int:
