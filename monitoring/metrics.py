@@ -8,6 +8,7 @@ the same numbers. Names keep the `volatility_` prefix the operators' dashboards 
 
 from __future__ import annotations
 
+from django.conf import settings
 from prometheus_client import Counter, Histogram
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -110,6 +111,25 @@ class DatabaseCollector:
                                 value=1.0 if families else 0.0)
         yield from families
 
+    @staticmethod
+    def _last_run_ages(lease_model):
+        """Per lease slot of the current configuration, seconds since its last run reported
+        (leases of an earlier slot count are left out: nothing runs them any more)."""
+        from django.utils import timezone
+        from prometheus_client.core import GaugeMetricFamily
+
+        from predictions.stream import lease_name
+
+        ages = GaugeMetricFamily("volatility_consumer_last_run_age_seconds",
+                                 "Seconds since a consumer run of the lease slot last reported.",
+                                 labels=["lease"])
+        names = [lease_name(slot) for slot in range(settings.STREAM_CONSUMER_SLOTS)]
+        now = timezone.now()
+        for name, last_run in (lease_model.objects.filter(name__in=names, last_run_at__isnull=False)
+                               .values_list("name", "last_run_at")):
+            ages.add_metric([name], (now - last_run).total_seconds())
+        return ages
+
     def _from_database(self):
         from prometheus_client.core import GaugeMetricFamily
 
@@ -138,15 +158,7 @@ class DatabaseCollector:
         for row in StreamOffset.objects.exclude(lag=None):
             lag.add_metric([row.topic, str(row.partition)], float(row.lag))
         yield lag
-        lease = StreamLease.objects.filter(last_run_at__isnull=False).first()
-        if lease is not None:
-            from django.utils import timezone
-
-            yield GaugeMetricFamily(
-                "volatility_consumer_last_run_age_seconds",
-                "Seconds since a consumer run last reported.",
-                value=(timezone.now() - lease.last_run_at).total_seconds(),
-            )
+        yield self._last_run_ages(StreamLease)
         age = prediction_age_seconds()
         if age is not None:
             yield GaugeMetricFamily("volatility_last_prediction_age_seconds",

@@ -57,3 +57,24 @@ def test_metrics_export_consumer_lag_and_drift_from_the_database(client, model_v
     assert sample(families, "volatility_consumer_lag", topic="ticks.raw", partition="2") == 7.0
     assert sample(families, "volatility_drift_share") == 0.25
     assert "volatility_consumer_messages_processed" in families
+
+
+def test_every_consumer_slot_reports_its_own_last_run_age(client, settings):
+    """A stalled second slot must show (the gauge used to report only the first lease row),
+    and a lease of an earlier slot count, which nothing runs any more, must not page."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from predictions.models import StreamLease
+
+    settings.STREAM_CONSUMER_SLOTS = 2
+    now = timezone.now()
+    StreamLease.objects.create(name="ticks", last_run_at=now - timedelta(hours=5))  # slots = 1
+    StreamLease.objects.create(name="ticks-0-of-2", last_run_at=now - timedelta(seconds=5))
+    StreamLease.objects.create(name="ticks-1-of-2", last_run_at=now - timedelta(seconds=600))
+    ages = {s.labels["lease"]: s.value
+            for s in scrape(client)["volatility_consumer_last_run_age_seconds"]}
+    assert set(ages) == {"ticks-0-of-2", "ticks-1-of-2"}
+    assert 5 <= ages["ticks-0-of-2"] < 60
+    assert 600 <= ages["ticks-1-of-2"] < 660
