@@ -241,6 +241,7 @@ class StreamConsumer:
         # offset the database holds now (what the group offsets follow).
         self.expected: dict[int, int | None] = {}
         self.stored: dict[int, int] = {}
+        self.renewed = time.monotonic()  # the lease was claimed or renewed just before a run
 
     def assign(self, stats: RunStats) -> None:
         """Steps 1–2: this slot's partitions, positioned at the stored offsets, windows rebuilt."""
@@ -277,6 +278,16 @@ class StreamConsumer:
             else:
                 self.consumer.seek(tp, offset)
 
+    def keep_lease(self) -> None:
+        """Renew the lease once a third of it has passed since the last renewal here (idle
+        polls, the warm-up replay; batch transactions renew it themselves); LeaseLost if another
+        holder took it."""
+        if not self.holder or time.monotonic() - self.renewed <= settings.STREAM_LEASE_SECONDS / 3:
+            return
+        if not lease_renew(self.holder, name=self.lease):
+            raise LeaseLost(self.lease)
+        self.renewed = time.monotonic()
+
     def warm_up(self, replay: dict[TopicPartition, tuple[int, int]]) -> int:
         """Feed [start, stored) of each partition through its fresh engine; write nothing."""
         for tp, (start, _) in replay.items():
@@ -284,6 +295,7 @@ class StreamConsumer:
         pending = dict(replay)
         fed = idle = 0
         while pending and idle < 10:
+            self.keep_lease()  # a long replay must not let the lease lapse
             batches = self.consumer.poll(timeout_ms=500, max_records=5000)
             idle = 0 if batches else idle + 1
             for tp, records in batches.items():
@@ -314,8 +326,6 @@ class StreamConsumer:
         stats = RunStats()
         deadline = time.monotonic() + max_seconds
         self.assign(stats)
-        renew_every = settings.STREAM_LEASE_SECONDS / 3
-        renewed = time.monotonic()
         writer = BatchWriter(stats) if pipelined_writes() else None
         try:
             while (time.monotonic() < deadline and stats.messages < max_messages
@@ -333,10 +343,8 @@ class StreamConsumer:
                 if writer is not None:
                     for commit in writer.written():
                         self.committed(commit)
-                if self.holder and not batches and time.monotonic() - renewed > renew_every:
-                    if not lease_renew(self.holder, name=self.lease):  # idle: keep it alive
-                        raise LeaseLost(self.lease)
-                    renewed = time.monotonic()
+                if not batches:
+                    self.keep_lease()  # idle: no batch transaction renews it
             if writer is not None:
                 for commit in writer.close():
                     self.committed(commit)

@@ -122,6 +122,39 @@ def test_a_run_whose_lease_is_taken_stops_with_lease_lost_from_its_writer_thread
     assert not stream._states  # windows that saw unwritten ticks are not reused
 
 
+def test_a_consumer_keeps_its_lease_while_it_rebuilds_feature_windows_and_stops_if_it_is_taken(
+        kafka, model_version, caplog):
+    """The warm-up replay writes nothing, so no batch renews the lease meanwhile: it renews it
+    itself, and stops at once if another holder has taken it rather than replaying on."""
+    kafka.STREAM_POLL_MAX_RECORDS = 100
+    ingest(kafka.KAFKA_TOPIC_TICKS, 600)
+    assert stream.lease_claim("old", seconds=60)
+    stream.consume_run(holder="old", max_seconds=20, max_messages=600)
+    assert Prediction.objects.count() == 600
+
+    stream.reset_feature_engine()  # a new process: windows are rebuilt from the stream
+    kafka.STREAM_LEASE_SECONDS = 0  # renew at every step: expires_at = the last renewal
+    started = timezone.now()
+    consumer = stream.StreamConsumer(holder="old")
+    try:
+        stats = stream.RunStats()
+        consumer.assign(stats)
+    finally:
+        consumer.close()
+    assert stats.warmed_up > 0
+    # Renewed during the replay (unrenewed, it would still end 60 s after the claim).
+    assert started <= StreamLease.objects.get().expires_at <= timezone.now()
+
+    stream.reset_feature_engine()
+    StreamLease.objects.update(holder="new")
+    caplog.set_level("INFO", logger="predictions.stream")
+    caplog.clear()
+    with pytest.raises(stream.LeaseLost):
+        stream.consume_run(holder="old", max_seconds=20, max_messages=600)
+    assert "rebuilt feature windows" not in caplog.text  # stopped before replaying it all
+    assert Prediction.objects.count() == 600
+
+
 def test_beat_starts_one_chain_per_slot_whose_lease_expired(kafka, settings):
     need("Redis (Celery broker)", redis_available(), "set CELERY_BROKER_URL=redis://…")
     from volsite.celery import app
