@@ -335,9 +335,7 @@ class StreamConsumer:
                 for tp, records in batches.items():
                     commit = self.prepare_batch(tp, records, stats)
                     if writer is None:
-                        commit.write()
-                        observe(commit, stats)
-                        self.committed(commit)
+                        self.write_now(commit, stats)
                     else:
                         writer.submit(commit)  # written while the next batch is prepared
                 if writer is not None:
@@ -376,13 +374,15 @@ class StreamConsumer:
 
     def process_batch(self, tp: TopicPartition, records: list, stats: RunStats) -> None:
         """Prepare and write one partition batch now (what a run does, without pipelining)."""
-        commit = self.prepare_batch(tp, records, stats)
+        self.write_now(self.prepare_batch(tp, records, stats), stats)
+
+    def write_now(self, commit: BatchCommit, stats: RunStats) -> None:
         commit.write()
         observe(commit, stats)
         self.committed(commit)
 
     def prepare_batch(self, tp: TopicPartition, records: list, stats: RunStats) -> BatchCommit:
-        """Steps 3–4 for one partition batch: parse, features, both variants, rows encoded."""
+        """Steps 3–4 for one partition batch: parse, features, both variants."""
         started = time.monotonic()
         expected = self.expected.get(tp.partition)
         if expected is not None and records[0].offset < expected:
@@ -542,7 +542,7 @@ class BatchWriter:
     def submit(self, commit: BatchCommit) -> None:
         self._raise()
         if commit.batch is not None:
-            commit.payload = encode_rows(commit.batch)
+            commit.payload = copy_rows(commit.batch)
         self.todo.put(commit)
 
     def written(self) -> list[BatchCommit]:
@@ -632,11 +632,7 @@ def write_predictions(batch: ScoredBatch, payload: bytes | None = None) -> None:
     with connection.cursor() as cursor:
         with cursor.cursor.copy(
                 f"COPY {Prediction._meta.db_table} ({columns}) FROM STDIN") as copy:
-            copy.write(payload if payload is not None else encode_rows(batch))
-
-
-def encode_rows(batch: ScoredBatch) -> bytes:
-    return copy_rows(batch, created_at=djtz.now())
+            copy.write(payload if payload is not None else copy_rows(batch))
 
 
 def prediction_objects(batch: ScoredBatch) -> list[Prediction]:
@@ -693,8 +689,9 @@ def features_json(X: np.ndarray, names: list[str]) -> list[bytes]:
     return [template % tuple(row.split(b",")) for row in body[2:-2].split(b"],[")]
 
 
-def copy_rows(batch: ScoredBatch, *, created_at: datetime) -> bytes:
-    """The batch's rows in COPY text format, columns in COPY_COLUMNS order."""
+def copy_rows(batch: ScoredBatch, *, created_at: datetime | None = None) -> bytes:
+    """The batch's rows in COPY text format, columns in COPY_COLUMNS order (created now)."""
+    created_at = created_at or djtz.now()
     t = batch.ticks
     constant = b"\t".join([
         created_at.isoformat().encode(), copy_text(batch.variant), repr(float(batch.threshold)).encode(),
