@@ -10,7 +10,7 @@ It serves the ML variant only (no staff override: a `variant` field is refused w
 
 Configured by environment variables that bench/api.py sets: REF_ARTIFACT (path), REF_SHA256,
 REF_FEATURES (comma-separated), REF_THRESHOLD, REF_VERSION, REF_TOKEN, REF_MAX_ROWS.
-REF_SCORER=compiled swaps predict_proba for our numpy-compiled scorer (predictions.compiled,
+REF_SCORER=compiled swaps predict_proba for our numpy-compiled scorer (predictions.core.compiled,
 checked equal to scikit-learn on the rows in REF_CHECK_ROWS, a .npy file): a second reference
 that isolates the web framework's share of the cost from the model call's.
 """
@@ -26,7 +26,7 @@ import numpy as np
 from fastapi import Depends, FastAPI, Header, HTTPException
 from pydantic import BaseModel, Field, StrictFloat, StrictInt, field_validator
 
-from predictions.scoring import load_model, ml_scorer
+from predictions.core.scorers import load_model, ml_scorer
 
 FEATURES = os.environ["REF_FEATURES"].split(",")
 FEATURE_SET = frozenset(FEATURES)

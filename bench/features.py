@@ -4,8 +4,8 @@ batch (over a whole file, as training runs it). Reference: the batch path, same 
 from __future__ import annotations
 
 from bench.common import best_seconds, table
-from predictions.features import FeatureEngine, batch_features
-from predictions.simulator import simulate_history
+from predictions.core.features import FeatureEngine, batch_features
+from predictions.core.simulator import simulate_history
 
 WINDOWS = [30, 60, 300]
 GAP_S = 30.0

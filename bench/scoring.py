@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from bench.common import best_seconds, table
-from predictions.features import batch_features
-from predictions.scoring import (
+from predictions.core.features import batch_features
+from predictions.core.scorers import (
     BaselineScorer,
     MLScorer,
     dump_model,
@@ -15,8 +15,8 @@ from predictions.scoring import (
     ml_scorer,
     sha256_hex,
 )
-from predictions.simulator import simulate_history
-from predictions.training import train
+from predictions.core.simulator import simulate_history
+from predictions.core.training import train
 
 
 def main() -> None:

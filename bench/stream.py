@@ -92,10 +92,10 @@ def setup_django(address: str) -> None:
 def promote_model() -> None:
     from django.conf import settings
 
-    from predictions.features import batch_features
+    from predictions.core.features import batch_features
+    from predictions.core.simulator import simulate_history
+    from predictions.core.training import train
     from predictions.services import model_version_activate, model_version_create
-    from predictions.simulator import simulate_history
-    from predictions.training import train
 
     ticks = simulate_history(PRODUCTS[:2], seed=11, start_ts=1_700_000_000.0, duration_s=7200)
     frame = batch_features(ticks, settings.FEATURE_WINDOWS_SECONDS, settings.FEATURE_GAP_SECONDS)
@@ -109,7 +109,7 @@ def raw_rate(topic: str, n: int, **options) -> float:
     """Messages/s of a bare kafka-python consumer reading the whole topic (no group, no work)."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from predictions.kafka import bootstrap_servers
+    from predictions.messaging.kafka import bootstrap_servers
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers(), group_id=None,
                              enable_auto_commit=False, **options)
@@ -131,7 +131,7 @@ def copy_rate() -> float:
     from django.db import connection, transaction
 
     from predictions.models import Prediction
-    from predictions.stream import COPY_COLUMNS
+    from predictions.stream.consumer import COPY_COLUMNS
 
     table, columns = Prediction._meta.db_table, ", ".join(f'"{c}"' for c in COPY_COLUMNS)
     with connection.cursor() as cursor:
@@ -150,7 +150,7 @@ def stream_rate(topic: str, n: int) -> float:
     """Ticks/s of the stream consumer over the whole topic, from an empty database."""
     from predictions.models import Prediction, StreamOffset
     from predictions.serving import active_scorers
-    from predictions.stream import consume_run, reset_feature_engine
+    from predictions.stream.consumer import consume_run, reset_feature_engine
 
     Prediction.objects.filter(topic=topic).delete()
     StreamOffset.objects.filter(topic=topic).delete()
@@ -169,11 +169,11 @@ def live_latency(topic: str, seconds: float) -> tuple[int, float, float]:
     import orjson
     from django.db import connection
 
-    from predictions.ingest import Publisher
-    from predictions.marketdata import advanced_trade_envelope
+    from predictions.core.simulator import MarketSimulator
+    from predictions.core.ticks import advanced_trade_envelope
+    from predictions.messaging.publisher import Publisher
     from predictions.models import Prediction
-    from predictions.simulator import MarketSimulator
-    from predictions.stream import consume_run
+    from predictions.stream.consumer import consume_run
 
     def consume() -> None:
         consume_run(topic=topic, max_seconds=seconds + 5)
@@ -238,7 +238,7 @@ def main() -> None:
                      row("consume → features → 2 variants → PostgreSQL rows", "ours"),
                      row("PostgreSQL COPY of the same rows alone (ceiling)", "copy")]))
         print("target: consumer ≥ 0.50 of raw")
-        from predictions.kafka import ensure_topics
+        from predictions.messaging.kafka import ensure_topics
 
         ensure_topics(["bench.live"])
         n, p50, p99 = live_latency("bench.live", LIVE_SECONDS)

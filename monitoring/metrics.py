@@ -118,7 +118,7 @@ class DatabaseCollector:
         from django.utils import timezone
         from prometheus_client.core import GaugeMetricFamily
 
-        from predictions.stream import lease_name
+        from predictions.stream.consumer import lease_name
 
         ages = GaugeMetricFamily("volatility_consumer_last_run_age_seconds",
                                  "Seconds since a consumer run of the lease slot last reported.",

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
+from predictions.core.scorers import ML
 from predictions.models import (
     ConfigAuditEntry,
     ModelVersion,
@@ -17,7 +18,6 @@ from predictions.models import (
     StreamLease,
     StreamOffset,
 )
-from predictions.scoring import ML
 from predictions.services import (
     EDITABLE_FIELDS,
     ConfigError,

@@ -16,7 +16,7 @@ def check_throttle_rates(app_configs=None, **kwargs) -> list[checks.CheckMessage
     """A mistyped API_THROTTLE_* value fails at start-up, not as a 500 per request."""
     from django.conf import settings
 
-    from predictions.throttling import parse_rate
+    from predictions.api.throttling import parse_rate
 
     errors = []
     for scope, rate in settings.API_THROTTLE_RATES.items():

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from predictions.scoring import BASELINE, ML
+from predictions.core.scorers import BASELINE, ML
 
 VARIANT_CHOICES = [(ML, "ML model"), (BASELINE, "Baseline rule (rollback)")]
 DRIFT_METHOD_CHOICES = [

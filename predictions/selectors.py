@@ -6,8 +6,8 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
+from predictions.core.scorers import BASELINE, ML
 from predictions.models import ModelVersion, Prediction, ServiceConfig
-from predictions.scoring import BASELINE, ML
 
 
 def service_config_get() -> ServiceConfig:

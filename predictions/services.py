@@ -11,9 +11,9 @@ from django.db import transaction
 from django.db.models import F
 
 from predictions.config import forget_config
+from predictions.core.scorers import VARIANTS, dump_model, sha256_hex
+from predictions.core.training import TrainResult
 from predictions.models import ConfigAuditEntry, ModelVersion, ServiceConfig
-from predictions.scoring import VARIANTS, dump_model, sha256_hex
-from predictions.training import TrainResult
 
 EDITABLE_FIELDS = frozenset(
     {
@@ -133,8 +133,8 @@ def model_version_train(*, frame: Any, data_source: str, horizon_s: float, perce
                         test_fraction: float, activate: bool, actor_name: str = "train",
                         seed: int = 0, say: Any = None) -> ModelVersion:
     """Train on a feature frame, register the version, and optionally promote it."""
-    from predictions import model_card
-    from predictions.training import train
+    from predictions.core import model_card
+    from predictions.core.training import train
 
     result = train(frame, horizon_s=horizon_s, percentile=percentile,
                    test_fraction=test_fraction, seed=seed, say=say or (lambda _: None))
@@ -164,8 +164,8 @@ def model_version_problem(version: ModelVersion, *, check_artifact: bool = True)
     an ML artifact that is refused), or None."""
     from django.conf import settings as dj_settings
 
-    from predictions.features import feature_names
-    from predictions.scoring import ArtifactError, load_model
+    from predictions.core.features import feature_names
+    from predictions.core.scorers import ArtifactError, load_model
 
     expected = feature_names(dj_settings.FEATURE_WINDOWS_SECONDS)
     if list(version.feature_names) != expected:
@@ -214,7 +214,7 @@ def prediction_labels_mature(*, batch_rows: int | None = None) -> int:
     from django.conf import settings
     from django.utils import timezone
 
-    from predictions.labels import live_forward_rv
+    from predictions.core.labels import live_forward_rv
     from predictions.models import Prediction
 
     version = ServiceConfig.load().active_model_version

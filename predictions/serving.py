@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from predictions.config import ActiveConfig, current_config
-from predictions.scoring import (
+from predictions.core.scorers import (
     BASELINE,
     ML,
     ArtifactError,

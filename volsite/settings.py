@@ -150,19 +150,19 @@ LOGGING = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # DRF tokens (admin → Tokens), each remembered per process for API_TOKEN_CACHE_SECONDS.
-        "predictions.authentication.CachedTokenAuthentication",
+        "predictions.api.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    # orjson both ways (predictions/parsers.py keeps NaN/Infinity literals out).
-    "DEFAULT_RENDERER_CLASSES": ["predictions.renderers.OrjsonRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["predictions.parsers.OrjsonParser"],
+    # orjson both ways (predictions/api/parsers.py keeps NaN/Infinity literals out).
+    "DEFAULT_RENDERER_CLASSES": ["predictions.api.renderers.OrjsonRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["predictions.api.parsers.OrjsonParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
-    "EXCEPTION_HANDLER": "predictions.exceptions.api_exception_handler",
+    "EXCEPTION_HANDLER": "predictions.api.exceptions.api_exception_handler",
     # Views that set `throttle_scope` are limited per token at API_THROTTLE_RATES (below).
-    "DEFAULT_THROTTLE_CLASSES": ["predictions.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["predictions.api.throttling.TokenRateThrottle"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Volsite API",

@@ -3,24 +3,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+
+from tests.helpers import sample, scrape
 
 pytestmark = pytest.mark.django_db
-
-
-def scrape(client) -> dict[str, list]:
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    return {f.name: f.samples for f in text_string_to_metric_families(response.content.decode())}
-
-
-def sample(families, name, **labels) -> float:
-    for s in families.get(name, []):
-        if s.name.endswith(("_created",)):
-            continue
-        if all(s.labels.get(k) == v for k, v in labels.items()):
-            return s.value
-    return 0.0
 
 
 def test_metrics_count_api_requests_errors_and_latency_by_variant(client, api_client,

@@ -17,7 +17,7 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from tests.conftest import need
+from tests.helpers import need
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

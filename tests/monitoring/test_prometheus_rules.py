@@ -18,7 +18,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import need
+from tests.helpers import need
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "monitoring" / "prometheus"
@@ -130,11 +130,11 @@ def exposition(client, api_client, kafka, model_version, feature_names, settings
 
     import drift.services
     from drift.models import DriftReport
-    from predictions.ingest import Publisher
-    from predictions.marketdata import Tick, advanced_trade_envelope
+    from predictions.core.ticks import Tick, advanced_trade_envelope
+    from predictions.messaging.publisher import Publisher
     from predictions.models import ModelVersion
     from predictions.serving import forget_loaded, load_version
-    from predictions.stream import consume_run, lease_claim, lease_report
+    from predictions.stream.consumer import consume_run, lease_claim, lease_report
 
     rows = {"rows": [dict.fromkeys(feature_names, 0.001)]}
     assert api_client.post("/api/v1/predict", data=json.dumps(rows),

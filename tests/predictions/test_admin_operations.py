@@ -3,28 +3,9 @@ from __future__ import annotations
 import pytest
 
 from predictions.models import ConfigAuditEntry, ModelVersion, ServiceConfig
+from tests.helpers import CHANGE_URL, form_data
 
 pytestmark = pytest.mark.django_db
-
-CHANGE_URL = "/admin/predictions/serviceconfig/1/change/"
-
-
-def form_data(config: ServiceConfig, **overrides) -> dict:
-    data = {
-        "active_variant": config.active_variant,
-        "active_model_version": config.active_model_version_id or "",
-        "drift_method": config.drift_method,
-        "drift_method_threshold": "",
-        "drift_share_threshold": config.drift_share_threshold,
-        "drift_window_rows": config.drift_window_rows,
-        "slo_availability_target": config.slo_availability_target,
-        "slo_latency_threshold_ms": config.slo_latency_threshold_ms,
-        "slo_latency_target": config.slo_latency_target,
-        "slo_freshness_seconds": config.slo_freshness_seconds,
-        "reason": "rollback drill",
-    }
-    data.update(overrides)
-    return data
 
 
 def test_an_operator_rolls_back_to_baseline_in_the_admin(client, staff_user, model_version):

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import pytest
 
 from predictions.services import service_config_update
-from tests.conftest import _free_port, need, postgres_in_use, wait_until
+from tests.helpers import free_port, need, postgres_in_use, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -37,7 +37,7 @@ def database_url() -> str:
 @pytest.fixture
 def gunicorn(tmp_path, model_version):
     need("PostgreSQL", postgres_in_use(), "worker processes must share the test database")
-    port = _free_port()
+    port = free_port()
     access_log = tmp_path / "access.log"
     env = {**os.environ, "DATABASE_URL": database_url(), "WEB_BIND": f"127.0.0.1:{port}",
            "WEB_CONCURRENCY": "2", "WEB_ACCESS_LOG": str(access_log),

@@ -11,14 +11,13 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from predictions.features import batch_features
-from predictions.labels import forward_realized_vol, live_forward_rv
-from predictions.marketdata import format_timestamp, parse_message
+from predictions.core.features import batch_features
+from predictions.core.labels import forward_realized_vol, live_forward_rv
+from predictions.core.ticks import format_timestamp, parse_message
 from predictions.models import Prediction
 from predictions.selectors import prediction_live_performance
 from predictions.services import prediction_labels_mature
-from tests.conftest import read_topic
-from tests.predictions.test_consumer_feature_state import consume_all
+from tests.helpers import consume_all, read_topic
 
 N = 900  # ≈ 200 s of event time over 2 products: most rows mature, the last minute does not
 

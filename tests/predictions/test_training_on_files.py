@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from predictions.features import batch_features
-from predictions.marketdata import Tick, advanced_trade_envelope
-from predictions.marketfiles import read_ticks
+from predictions.core.features import batch_features
+from predictions.core.simulator import simulate_history
+from predictions.core.tickfiles import read_ticks
+from predictions.core.ticks import Tick, advanced_trade_envelope
 from predictions.models import ModelVersion, Prediction
-from predictions.simulator import simulate_history
-from predictions.stream import consume_run
+from predictions.stream.consumer import consume_run
 
 T0 = 1_714_564_800.0
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.conftest import CI, need, redis_available
+from tests.helpers import CI, need, redis_available
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,11 +6,11 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from predictions import datasets
+from predictions.core import datasets
+from predictions.core.scorers import ArtifactError, load_model
+from predictions.core.training import NotEnoughData, evaluate_model
 from predictions.management.commands.train import load_ticks
 from predictions.models import ModelVersion, ServiceConfig
-from predictions.scoring import ArtifactError, load_model
-from predictions.training import NotEnoughData, evaluate_model
 
 
 class Command(BaseCommand):

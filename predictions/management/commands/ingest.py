@@ -10,18 +10,12 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from predictions.coinbase import CoinbaseFeed, FeedStats
-from predictions.ingest import (
-    BULK_PRODUCER_OPTIONS,
-    Publisher,
-    publish,
-    replay_messages,
-    simulated_messages,
-    simulation_start,
-)
-from predictions.kafka import ensure_topics
-from predictions.marketdata import BadTick, parse_timestamp
-from predictions.marketfiles import MarketFileError, ReadReport, read_ticks
+from predictions.core.tickfiles import MarketFileError, ReadReport, read_ticks
+from predictions.core.ticks import BadTick, parse_timestamp
+from predictions.messaging.coinbase import CoinbaseFeed, FeedStats
+from predictions.messaging.kafka import ensure_topics
+from predictions.messaging.publisher import BULK_PRODUCER_OPTIONS, Publisher, publish
+from predictions.messaging.sources import replay_messages, simulated_messages, simulation_start
 
 SOURCES = ("simulate", "replay", "coinbase")
 # Malformed lines listed in the final report of a replay; the rest are counted.

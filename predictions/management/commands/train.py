@@ -8,10 +8,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from predictions import datasets
+from predictions.core import datasets
+from predictions.core.training import NotEnoughData
 from predictions.models import ModelVersion
 from predictions.services import model_version_train
-from predictions.training import NotEnoughData
 
 TRAIN_STEPS = 5  # baseline, validate × 2 candidates, calibrate, evaluate
 

@@ -1,0 +1,1 @@
+"""The DRF API: views, schema examples, serializers, validation, parsing, auth, throttling, urls."""

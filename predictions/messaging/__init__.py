@@ -1,0 +1,1 @@
+"""Kafka clients, the publisher and the tick sources (simulated, replay, Coinbase)."""

