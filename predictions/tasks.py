@@ -10,7 +10,7 @@ from celery.worker import state as worker_state
 from django.conf import settings
 
 from monitoring import metrics
-from predictions.stream.consumer import consumer as stream
+from predictions.stream import consumer as stream
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from monitoring import metrics
-from predictions.stream.consumer import consumer as stream
+from predictions.stream import consumer as stream
 
 log = logging.getLogger(__name__)
 

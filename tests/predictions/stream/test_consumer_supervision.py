@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from predictions.core.ticks import format_timestamp
 from predictions.models import Prediction, StreamLease, StreamOffset
-from predictions.stream.consumer import consumer as stream
+from predictions.stream import consumer as stream
 from predictions.tasks import stream_supervise
 from tests.helpers import (
     consumer_process,

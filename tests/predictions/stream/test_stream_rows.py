@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from predictions.models import Prediction
-from predictions.stream.consumer import consumer as stream
+from predictions.stream import consumer as stream
 from tests.helpers import need, postgres_in_use
 
 NAMES = ["rv_30s", "ret_mean_30s", "n_ticks_30s"]
