@@ -37,6 +37,7 @@ bench: $(VENV)/.dev-installed
 clean:
 	rm -rf var .pytest_cache
 
-## lint: ruff over the whole tree
+## lint: ruff over the whole tree, then the architecture contracts of .importlinter
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-logo

@@ -1,14 +1,15 @@
-"""Every Prometheus metric of the product, defined once, with its help text.
+"""Every process-local Prometheus metric of the product, defined once, with its help text.
 
-Process-local counters and histograms live here. Values that the database knows better (the
-active variant, consumer lag at the last batch, the latest drift report, prediction age) are
-read at scrape time by `DatabaseCollector` below, so every web worker reports
-the same numbers. Names keep the `volatility_` prefix the operators' dashboards already use.
+A leaf: it imports no project app, so every part (API, stream, tasks, drift) may use these
+definitions without an import cycle (.importlinter keeps it so). Values that the database
+knows better (the active variant, consumer lag at the last batch, the latest drift report,
+prediction age) are read at scrape time by `monitoring.collectors.DatabaseCollector`, so every
+web worker reports the same numbers. Names keep the `volatility_` prefix the operators'
+dashboards already use.
 """
 
 from __future__ import annotations
 
-from django.conf import settings
 from prometheus_client import Counter, Histogram
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -90,85 +91,3 @@ for _outcome in ("scored", "skipped", "dead_lettered"):
     CONSUMER_MESSAGES.labels(outcome=_outcome)
 for _status in ("ok", "skipped", "failed"):
     DRIFT_REPORTS.labels(status=_status)
-
-
-# --- Read from the database at scrape time ----------------------------------------------------
-class DatabaseCollector:
-    """Gauges whose truth is in the database, so every web worker reports the same values."""
-
-    def collect(self):
-        """The database-backed gauges, or only `volatility_database_up 0` when the database
-        cannot be read (so a database outage never costs Prometheus the process metrics)."""
-        from django.db import DatabaseError
-        from prometheus_client.core import GaugeMetricFamily
-
-        try:
-            families = list(self._from_database())
-        except DatabaseError:
-            families = []
-        yield GaugeMetricFamily("volatility_database_up",
-                                "1 when the scrape could read the database.",
-                                value=1.0 if families else 0.0)
-        yield from families
-
-    @staticmethod
-    def _last_run_ages(lease_model):
-        """Per lease slot of the current configuration, seconds since its last run reported
-        (leases of an earlier slot count are left out: nothing runs them any more)."""
-        from django.utils import timezone
-        from prometheus_client.core import GaugeMetricFamily
-
-        from predictions.stream.consumer import lease_name
-
-        ages = GaugeMetricFamily("volatility_consumer_last_run_age_seconds",
-                                 "Seconds since a consumer run of the lease slot last reported.",
-                                 labels=["lease"])
-        names = [lease_name(slot) for slot in range(settings.STREAM_CONSUMER_SLOTS)]
-        now = timezone.now()
-        for name, last_run in (lease_model.objects.filter(name__in=names, last_run_at__isnull=False)
-                               .values_list("name", "last_run_at")):
-            ages.add_metric([name], (now - last_run).total_seconds())
-        return ages
-
-    def _from_database(self):
-        from prometheus_client.core import GaugeMetricFamily
-
-        from drift.models import DriftReport
-        from monitoring.selectors import prediction_age_seconds
-        from predictions.models import ServiceConfig, StreamLease, StreamOffset
-
-        config = ServiceConfig.load()
-        active = GaugeMetricFamily(
-            "volatility_active_variant",
-            "1 for the variant the configuration selects (a refused ML artifact still serves "
-            "the baseline: see volatility_model_load_failures_total).",
-            labels=["variant"])
-        for variant in ("ml", "baseline"):
-            active.add_metric([variant], 1.0 if config.active_variant == variant else 0.0)
-        yield active
-        info = GaugeMetricFamily("volatility_model_info", "The promoted model version.",
-                                 labels=["model_version", "sha256"])
-        if config.active_model_version is not None:
-            mv = config.active_model_version
-            info.add_metric([mv.name, mv.sha256], 1.0)
-        yield info
-        lag = GaugeMetricFamily("volatility_consumer_lag",
-                                "Messages behind the high watermark at the consumer's last batch.",
-                                labels=["topic", "partition"])
-        for row in StreamOffset.objects.exclude(lag=None):
-            lag.add_metric([row.topic, str(row.partition)], float(row.lag))
-        yield lag
-        yield self._last_run_ages(StreamLease)
-        age = prediction_age_seconds()
-        if age is not None:
-            yield GaugeMetricFamily("volatility_last_prediction_age_seconds",
-                                    "Seconds since the newest prediction row was written.",
-                                    value=age)
-        report = DriftReport.objects.filter(status=DriftReport.OK).first()
-        if report is not None:
-            yield GaugeMetricFamily("volatility_drift_share",
-                                    "Share of features drifted in the latest drift report.",
-                                    value=report.share_drifted or 0.0)
-            yield GaugeMetricFamily("volatility_drift_detected",
-                                    "1 when the latest drift report crossed the share threshold.",
-                                    value=1.0 if report.dataset_drift else 0.0)

@@ -10,12 +10,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
-from monitoring import metrics
+from monitoring.collectors import DatabaseCollector
 from monitoring.selectors import WINDOWS, prediction_age_seconds, slo_statuses
 from predictions.config import current_config
 
 _db_registry = CollectorRegistry(auto_describe=False)
-_db_registry.register(metrics.DatabaseCollector())
+_db_registry.register(DatabaseCollector())
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -211,3 +211,9 @@ class StreamLease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder or 'nobody'}"
+
+    @staticmethod
+    def name_for(slot: int) -> str:
+        """Lease of a slot; with one slot it is plainly "ticks" (the name before slots existed)."""
+        slots = settings.STREAM_CONSUMER_SLOTS
+        return "ticks" if slots == 1 else f"ticks-{slot}-of-{slots}"

@@ -1,12 +1,12 @@
 """Where training and evaluation data come from: captured files or the simulator. Shared by
-the `train` and `evaluate` commands; shows progress bars for the long steps."""
+the `train` and `evaluate` commands; shows progress bars for the long steps. Like all of
+`predictions.core` it knows no Django: the callers pass the settings it needs."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from django.conf import settings
 from tqdm import tqdm
 
 from predictions.core.features import FeatureFrame, batch_features
@@ -47,8 +47,10 @@ def ticks_simulated(*, products: list[str], seed: int, hours: float, quiet: bool
     return ticks, f"simulated: {hours:g} h of {','.join(products)}, seed {seed}"
 
 
-def features(ticks: list[Tick], *, quiet: bool) -> FeatureFrame:
+def features(ticks: list[Tick], *, windows: Sequence[int], gap_s: float,
+             quiet: bool) -> FeatureFrame:
+    """Feature rows of the ticks, with the windows and gap the service computes live."""
     if not ticks:
         raise DataError("no ticks to compute features from")
     stream = tqdm(ticks, unit="tick", desc="features", disable=quiet, mininterval=0.5)
-    return batch_features(stream, settings.FEATURE_WINDOWS_SECONDS, settings.FEATURE_GAP_SECONDS)
+    return batch_features(stream, windows, gap_s)

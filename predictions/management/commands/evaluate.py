@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from predictions.core import datasets
@@ -38,7 +39,8 @@ class Command(BaseCommand):
             raise CommandError(f"model version {version}: {exc}") from None
         try:
             ticks, source = load_ticks(opts, quiet, warn=lambda m: self.stderr.write(m))
-            frame = datasets.features(ticks, quiet=quiet)
+            frame = datasets.features(ticks, windows=settings.FEATURE_WINDOWS_SECONDS,
+                                      gap_s=settings.FEATURE_GAP_SECONDS, quiet=quiet)
             if frame.names != list(version.feature_names):
                 raise CommandError(f"{version} was trained on other features; retrain it")
             metrics = evaluate_model(frame, model=model, ml_threshold=version.threshold,

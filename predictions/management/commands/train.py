@@ -49,7 +49,8 @@ class Command(BaseCommand):
         quiet = opts["verbosity"] < 1
         try:
             ticks, source = load_ticks(opts, quiet, warn=lambda m: self.stderr.write(m))
-            frame = datasets.features(ticks, quiet=quiet)
+            frame = datasets.features(ticks, windows=settings.FEATURE_WINDOWS_SECONDS,
+                                      gap_s=settings.FEATURE_GAP_SECONDS, quiet=quiet)
         except datasets.DataError as exc:
             raise CommandError(str(exc)) from None
         with tqdm(total=TRAIN_STEPS, desc="training", unit="step", disable=quiet) as bar:

@@ -1,0 +1,94 @@
+"""Gauges read from the database at scrape time, so every web worker reports the same values.
+
+The one place that reads other apps' data for /metrics: `monitoring.metrics` stays a leaf that
+any part may import, and the arrows into predictions and drift start here instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.utils import timezone
+from prometheus_client.core import GaugeMetricFamily
+
+from drift.models import DriftReport
+from monitoring.selectors import prediction_age_seconds
+from predictions.models import ServiceConfig, StreamLease, StreamOffset
+
+
+class DatabaseCollector:
+    """Gauges whose truth is in the database, so every web worker reports the same values."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """The database-backed gauges, or only `volatility_database_up 0` when the database
+        cannot be read (so a database outage never costs Prometheus the process metrics)."""
+        try:
+            families = list(self._from_database())
+        except DatabaseError:
+            families = []
+        yield GaugeMetricFamily("volatility_database_up",
+                                "1 when the scrape could read the database.",
+                                value=1.0 if families else 0.0)
+        yield from families
+
+    def _from_database(self) -> Iterator[GaugeMetricFamily]:
+        yield from _config_gauges(ServiceConfig.load())
+        lag = GaugeMetricFamily("volatility_consumer_lag",
+                                "Messages behind the high watermark at the consumer's last batch.",
+                                labels=["topic", "partition"])
+        for row in StreamOffset.objects.exclude(lag=None):
+            lag.add_metric([row.topic, str(row.partition)], float(row.lag))
+        yield lag
+        yield _last_run_ages()
+        age = prediction_age_seconds()
+        if age is not None:
+            yield GaugeMetricFamily("volatility_last_prediction_age_seconds",
+                                    "Seconds since the newest prediction row was written.",
+                                    value=age)
+        yield from _drift_gauges()
+
+
+def _config_gauges(config: ServiceConfig) -> Iterator[GaugeMetricFamily]:
+    """The served variant and the promoted model version, as the configuration row says."""
+    active = GaugeMetricFamily(
+        "volatility_active_variant",
+        "1 for the variant the configuration selects (a refused ML artifact still serves "
+        "the baseline: see volatility_model_load_failures_total).",
+        labels=["variant"])
+    for variant in ("ml", "baseline"):
+        active.add_metric([variant], 1.0 if config.active_variant == variant else 0.0)
+    yield active
+    info = GaugeMetricFamily("volatility_model_info", "The promoted model version.",
+                             labels=["model_version", "sha256"])
+    if config.active_model_version is not None:
+        mv = config.active_model_version
+        info.add_metric([mv.name, mv.sha256], 1.0)
+    yield info
+
+
+def _last_run_ages() -> GaugeMetricFamily:
+    """Per lease slot of the current configuration, seconds since its last run reported
+    (leases of an earlier slot count are left out: nothing runs them any more)."""
+    ages = GaugeMetricFamily("volatility_consumer_last_run_age_seconds",
+                             "Seconds since a consumer run of the lease slot last reported.",
+                             labels=["lease"])
+    names = [StreamLease.name_for(slot) for slot in range(settings.STREAM_CONSUMER_SLOTS)]
+    now = timezone.now()
+    for name, last_run in (StreamLease.objects.filter(name__in=names, last_run_at__isnull=False)
+                           .values_list("name", "last_run_at")):
+        ages.add_metric([name], (now - last_run).total_seconds())
+    return ages
+
+
+def _drift_gauges() -> Iterator[GaugeMetricFamily]:
+    """The latest successful drift report's share and verdict (nothing before the first one)."""
+    report = DriftReport.objects.filter(status=DriftReport.OK).first()
+    if report is not None:
+        yield GaugeMetricFamily("volatility_drift_share",
+                                "Share of features drifted in the latest drift report.",
+                                value=report.share_drifted or 0.0)
+        yield GaugeMetricFamily("volatility_drift_detected",
+                                "1 when the latest drift report crossed the share threshold.",
+                                value=1.0 if report.dataset_drift else 0.0)
