@@ -9,7 +9,6 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from predictions.core.scorers import ML
 from predictions.models import (
     ConfigAuditEntry,
     ModelVersion,
@@ -22,7 +21,7 @@ from predictions.services import (
     EDITABLE_FIELDS,
     ConfigError,
     model_version_activate,
-    model_version_problem,
+    service_config_check,
     service_config_update,
 )
 
@@ -55,14 +54,14 @@ class ServiceConfigForm(forms.ModelForm):
         }
 
     def clean(self):
+        """Refuse a pair that could not serve here, on the form, rather than after the save:
+        the operator keeps what they typed and reads why beside it."""
         data = super().clean()
-        variant = data.get("active_variant")
-        version = data.get("active_model_version")
-        if version is not None:
-            problem = model_version_problem(version, check_artifact=variant == ML)
-            if problem:
-                raise forms.ValidationError(f"Cannot serve {variant} with {version}: {problem}. "
-                                            "Keep the baseline, or promote another version.")
+        try:
+            service_config_check(variant=data.get("active_variant"),
+                                 version=data.get("active_model_version"))
+        except ConfigError as exc:
+            raise forms.ValidationError(str(exc)) from exc
         return data
 
 
@@ -177,13 +176,12 @@ class ModelVersionAdmin(ReadOnlyAdmin):
             self.message_user(request, "Select exactly one version to promote.", messages.ERROR)
             return
         version = queryset.get()
-        problem = model_version_problem(version)
-        if problem:
-            self.message_user(request, f"Refused: {version} cannot serve: {problem}",
-                              messages.ERROR)
+        try:
+            model_version_activate(version=version, actor=request.user,
+                                   reason=f"promoted {version} in the admin")
+        except ConfigError as exc:
+            self.message_user(request, f"Refused: {exc}", messages.ERROR)
             return
-        model_version_activate(version=version, actor=request.user,
-                               reason=f"promoted {version} in the admin")
         self.message_user(request, f"{version} is now promoted.", messages.SUCCESS)
 
 

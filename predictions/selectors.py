@@ -23,19 +23,19 @@ def prediction_latest(*, product_id: str) -> Prediction | None:
     )
 
 
-def prediction_list(*, product_id: str | None = None, variant: str | None = None) -> QuerySet:
+def prediction_list(*, product_id: str | None = None, variant: str | None = None,
+                    since: datetime | None = None, until: datetime | None = None) -> QuerySet:
+    """Predictions newest first; `since` is inclusive and `until` exclusive (event time)."""
     qs = Prediction.objects.select_related("model_version").order_by("-event_ts", "-id")
     if product_id:
         qs = qs.filter(product_id=product_id)
     if variant:
         qs = qs.filter(variant=variant)
+    if since is not None:
+        qs = qs.filter(event_ts__gte=since)
+    if until is not None:
+        qs = qs.filter(event_ts__lt=until)
     return qs
-
-
-def prediction_recent_features(*, limit: int) -> list[dict[str, float]]:
-    """Feature dicts of the newest `limit` prediction rows (drift's current window)."""
-    rows = Prediction.objects.order_by("-id").values_list("features", flat=True)[:limit]
-    return list(rows)
 
 
 def model_version_latest() -> ModelVersion | None:

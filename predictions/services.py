@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import F
 
 from predictions.config import forget_config
-from predictions.core.scorers import VARIANTS, dump_model, sha256_hex
+from predictions.core.scorers import ML, VARIANTS, dump_model, sha256_hex
 from predictions.core.training import TrainResult
 from predictions.models import ConfigAuditEntry, ModelVersion, ServiceConfig
 
@@ -31,8 +31,16 @@ EDITABLE_FIELDS = frozenset(
 )
 
 
+# Changing either decides what serves, so the pair is checked before it is written.
+SERVING_FIELDS = frozenset({"active_variant", "active_model_version"})
+
+
 class ConfigError(ValueError):
     """A refused configuration change; the text says why."""
+
+
+class PromotionRefused(ConfigError):
+    """A model version that could not serve was to be promoted or served; the text says why."""
 
 
 def _display(value: Any) -> Any:
@@ -41,7 +49,9 @@ def _display(value: Any) -> Any:
     return value
 
 
-def _validate(changes: dict[str, Any]) -> None:
+def _validate(reason: str, changes: dict[str, Any]) -> None:
+    if not reason or not reason.strip():
+        raise ConfigError("a reason is required for every configuration change")
     unknown = set(changes) - EDITABLE_FIELDS
     if unknown:
         raise ConfigError(f"unknown configuration fields: {sorted(unknown)}")
@@ -52,19 +62,64 @@ def _validate(changes: dict[str, Any]) -> None:
             raise ConfigError(f"{field} must be in (0, 1]")
 
 
+def model_version_problem(version: ModelVersion, *, check_artifact: bool = True) -> str | None:
+    """Why this version cannot serve (features unknown to the engine; with `check_artifact`,
+    an ML artifact that is refused), or None."""
+    from django.conf import settings as dj_settings
+
+    from predictions.core.features import feature_names
+    from predictions.core.scorers import ArtifactError, load_model
+
+    expected = feature_names(dj_settings.FEATURE_WINDOWS_SECONDS)
+    if list(version.feature_names) != expected:
+        return "its features differ from the feature engine's; retrain it"
+    if not check_artifact:
+        return None
+    try:
+        load_model(bytes(version.artifact), version.sha256)
+    except ArtifactError as exc:
+        return f"its artifact is refused: {exc}"
+    return None
+
+
+def service_config_check(*, variant: str | None, version: ModelVersion | None) -> None:
+    """Refuse (PromotionRefused) a variant and model version that could not serve together:
+    features the engine does not compute, or, for ML, an artifact that is refused."""
+    if version is None:
+        return
+    problem = model_version_problem(version, check_artifact=variant == ML)
+    if problem:
+        raise PromotionRefused(f"Cannot serve {variant} with {version}: {problem}. "
+                               "Keep the baseline, or promote another version.")
+
+
 @transaction.atomic
 def service_config_update(*, actor: Any = None, actor_name: str = "", reason: str,
                           **changes: Any) -> ServiceConfig:
     """Apply changes to the configuration row, audit them, and bump its version.
 
     `actor` is a user (admin, API); system processes pass `actor_name` instead. A change that
-    changes nothing writes nothing.
+    changes nothing writes nothing. A change of variant or model version that could not serve
+    is refused (`service_config_check`).
     """
-    if not reason or not reason.strip():
-        raise ConfigError("a reason is required for every configuration change")
-    _validate(changes)
+    _validate(reason, changes)
+    config = _config_locked()
+    if SERVING_FIELDS & changes.keys():
+        service_config_check(
+            variant=changes.get("active_variant", config.active_variant),
+            version=changes.get("active_model_version", config.active_model_version),
+        )
+    return _config_write(config, changes, actor=actor, actor_name=actor_name, reason=reason)
+
+
+def _config_locked() -> ServiceConfig:
     ServiceConfig.load()
-    config = ServiceConfig.objects.select_for_update().get(pk=ServiceConfig.SINGLETON_PK)
+    return ServiceConfig.objects.select_for_update().get(pk=ServiceConfig.SINGLETON_PK)
+
+
+def _config_write(config: ServiceConfig, changes: dict[str, Any], *, actor: Any,
+                  actor_name: str, reason: str) -> ServiceConfig:
+    """Write the fields that change and their audit entry; processes reload after commit."""
     diff: dict[str, list[Any]] = {}
     for field, new in changes.items():
         old = getattr(config, field)
@@ -117,10 +172,21 @@ def model_version_create(*, result: TrainResult, name: str, data_source: str,
     )
 
 
+@transaction.atomic
 def model_version_activate(*, version: ModelVersion, actor: Any = None, actor_name: str = "",
                            reason: str) -> ServiceConfig:
-    return service_config_update(actor=actor, actor_name=actor_name, reason=reason,
-                                 active_model_version=version)
+    """Promote a version, or refuse (PromotionRefused) one that could not serve.
+
+    Its ML artifact is checked even while the baseline serves, so a later flip to ML cannot
+    meet a broken artifact; that check covers the one `service_config_update` would make.
+    """
+    changes = {"active_model_version": version}
+    _validate(reason, changes)
+    problem = model_version_problem(version)
+    if problem:
+        raise PromotionRefused(f"{version} cannot serve: {problem}")
+    return _config_write(_config_locked(), changes, actor=actor, actor_name=actor_name,
+                         reason=reason)
 
 
 ALGORITHM_NAMES = {
@@ -157,26 +223,6 @@ def model_version_train(*, frame: Any, data_source: str, horizon_s: float, perce
             model_version_activate(version=version, actor_name=actor_name,
                                    reason=f"trained and promoted by `{actor_name}`")
     return version
-
-
-def model_version_problem(version: ModelVersion, *, check_artifact: bool = True) -> str | None:
-    """Why this version cannot serve (features unknown to the engine; with `check_artifact`,
-    an ML artifact that is refused), or None."""
-    from django.conf import settings as dj_settings
-
-    from predictions.core.features import feature_names
-    from predictions.core.scorers import ArtifactError, load_model
-
-    expected = feature_names(dj_settings.FEATURE_WINDOWS_SECONDS)
-    if list(version.feature_names) != expected:
-        return "its features differ from the feature engine's; retrain it"
-    if not check_artifact:
-        return None
-    try:
-        load_model(bytes(version.artifact), version.sha256)
-    except ArtifactError as exc:
-        return f"its artifact is refused: {exc}"
-    return None
 
 
 @transaction.atomic

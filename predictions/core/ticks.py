@@ -42,19 +42,6 @@ class Tick:
             return (self.best_bid + self.best_ask) / 2.0
         return self.price
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "product_id": self.product_id,
-            "ts": self.ts,
-            "price": self.price,
-            "best_bid": self.best_bid,
-            "best_ask": self.best_ask,
-            "bid_qty": self.bid_qty,
-            "ask_qty": self.ask_qty,
-            "volume_24h": self.volume_24h,
-            "sequence": self.sequence,
-        }
-
 
 # What a product id may look like ("BTC-USD", "BTC-PERP-INTX"): stored in a 32-character
 # column, so anything longer or stranger is refused as a bad tick rather than failing a batch.

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from predictions.models import ConfigAuditEntry, ModelVersion, ServiceConfig
+from predictions.services import model_version_create
 from tests.helpers import CHANGE_URL, form_data
 
 pytestmark = pytest.mark.django_db
@@ -62,3 +63,26 @@ def test_the_admin_refuses_a_version_with_other_features_even_for_the_baseline(
     assert response.status_code == 200
     assert b"features differ" in response.content
     assert ServiceConfig.objects.get().active_variant == "ml"
+
+
+def test_the_promote_action_refuses_a_version_whose_artifact_is_refused(
+        client, staff_user, model_version, trained):
+    other = model_version_create(result=trained, name="tampered", data_source="tests",
+                                 algorithm="test")
+    ModelVersion.objects.filter(pk=other.pk).update(sha256="0" * 64)
+    client.force_login(staff_user)
+    response = client.post("/admin/predictions/modelversion/",
+                           {"action": "promote", "_selected_action": [other.pk]}, follow=True)
+    assert b"Refused: tampered cannot serve" in response.content
+    assert b"sha256 mismatch" in response.content
+    assert ServiceConfig.objects.get().active_model_version == model_version
+
+
+def test_the_promote_action_promotes_a_sound_version(client, staff_user, model_version, trained):
+    other = model_version_create(result=trained, name="sound", data_source="tests",
+                                 algorithm="test")
+    client.force_login(staff_user)
+    response = client.post("/admin/predictions/modelversion/",
+                           {"action": "promote", "_selected_action": [other.pk]}, follow=True)
+    assert b"Sound is now promoted." in response.content  # the admin capitalises messages
+    assert ServiceConfig.objects.get().active_model_version == other
