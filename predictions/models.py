@@ -1,5 +1,9 @@
 """Durable state of the prediction service: its one configuration row, the audit trail, model
-versions, predictions and the stream consumer's offsets and lease."""
+versions, predictions and the stream consumer's offsets and leases.
+
+A row's behaviour lives with its model: the lease's claim, renewal and release and the
+offset's compare-and-set are queryset methods of `StreamLease` and `StreamOffset`, atomic
+`filter().update()`s the consumer calls inside its batch transactions."""
 
 from __future__ import annotations
 
