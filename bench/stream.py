@@ -131,7 +131,7 @@ def copy_rate() -> float:
     from django.db import connection, transaction
 
     from predictions.models import Prediction
-    from predictions.stream.consumer import COPY_COLUMNS
+    from predictions.stream.copy_encoding import COPY_COLUMNS
 
     table, columns = Prediction._meta.db_table, ", ".join(f'"{c}"' for c in COPY_COLUMNS)
     with connection.cursor() as cursor:
@@ -150,7 +150,8 @@ def stream_rate(topic: str, n: int) -> float:
     """Ticks/s of the stream consumer over the whole topic, from an empty database."""
     from predictions.models import Prediction, StreamOffset
     from predictions.serving import active_scorers
-    from predictions.stream.consumer import consume_run, reset_feature_engine
+    from predictions.stream.consumer import consume_run
+    from predictions.stream.windows import reset_feature_engine
 
     Prediction.objects.filter(topic=topic).delete()
     StreamOffset.objects.filter(topic=topic).delete()

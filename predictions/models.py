@@ -1,10 +1,18 @@
 """Durable state of the prediction service: its one configuration row, the audit trail, model
-versions, predictions and the stream consumer's offsets and lease."""
+versions, predictions and the stream consumer's offsets and leases.
+
+A row's behaviour lives with its model: the lease's claim, renewal and release and the
+offset's compare-and-set are queryset methods of `StreamLease` and `StreamOffset`, atomic
+`filter().update()`s the consumer calls inside its batch transactions."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
-from django.db import models
+from django.db import IntegrityError, models, transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from predictions.core.scorers import BASELINE, ML
 
@@ -180,6 +188,44 @@ class Prediction(models.Model):
         return f"{self.product_id} @ {self.event_ts:%H:%M:%S.%f} {self.variant}={self.score:.3f}"
 
 
+class LeaseLost(Exception):
+    """Another holder owns this consumer's lease now: stop consuming at once."""
+
+
+class Fenced(Exception):
+    """The stored offset moved under this consumer (another one wrote): nothing was written."""
+
+
+class StreamOffsetQuerySet(models.QuerySet):
+    def next_offsets(self, topic: str, partitions: list[int]) -> dict[int, int]:
+        """The stored next offset of each of the partitions that has one."""
+        return dict(self.filter(topic=topic, partition__in=partitions)
+                    .values_list("partition", "next_offset"))
+
+    def advance(self, *, topic: str, partition: int, expected: int | None, next_offset: int,
+                lag: int | None) -> None:
+        """Move the stored offset from `expected` to `next_offset`, or raise Fenced.
+
+        A compare-and-set inside the batch's transaction: it locks the partition's row, so a
+        second writer waits, then finds the offset moved and writes nothing. The first batch of
+        a partition creates the row; the unique constraint refuses a second creator.
+        """
+        if expected is None:
+            try:
+                with transaction.atomic():
+                    self.create(topic=topic, partition=partition, next_offset=next_offset, lag=lag)
+                return
+            except IntegrityError:
+                pass
+        elif self.filter(topic=topic, partition=partition, next_offset=expected).update(
+                next_offset=next_offset, lag=lag, updated_at=timezone.now()) == 1:
+            return
+        stored = (self.filter(topic=topic, partition=partition)
+                  .values_list("next_offset", flat=True).first())
+        raise Fenced(f"{topic}[{partition}] is at {stored} in the database, this "
+                     f"consumer expected {expected}: another consumer wrote it")
+
+
 class StreamOffset(models.Model):
     """Next offset to read per topic partition, written in the same transaction as the rows."""
 
@@ -188,6 +234,8 @@ class StreamOffset(models.Model):
     next_offset = models.BigIntegerField()
     lag = models.BigIntegerField(null=True, blank=True, help_text="At the last batch.")
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = StreamOffsetQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -199,8 +247,63 @@ class StreamOffset(models.Model):
         return f"{self.topic}[{self.partition}] → {self.next_offset}"
 
 
+def _lease_seconds(seconds: float | None) -> timedelta:
+    return timedelta(seconds=seconds if seconds is not None else settings.STREAM_LEASE_SECONDS)
+
+
+class StreamLeaseQuerySet(models.QuerySet):
+    """A lease's claims, renewals, reports and releases: each one atomic `filter().update()`
+    that touches the row only while its conditions hold. `name` defaults to slot 0's lease."""
+
+    def claim(self, holder: str, *, name: str | None = None, seconds: float | None = None) -> bool:
+        """Take or extend the lease if it is free, expired, or already ours (atomic update)."""
+        name = name or StreamLease.name_for(0)
+        now = timezone.now()
+        self.get_or_create(name=name)
+        claimed = self.filter(
+            Q(holder="") | Q(holder=holder) | Q(expires_at__lt=now) | Q(expires_at__isnull=True),
+            name=name,
+        ).update(holder=holder, expires_at=now + _lease_seconds(seconds))
+        return claimed == 1
+
+    def renew(self, holder: str, *, name: str, seconds: float | None = None) -> bool:
+        """Extend the lease only if we still hold it (inside a batch's transaction: the fence)."""
+        return self.filter(name=name, holder=holder).update(
+            expires_at=timezone.now() + _lease_seconds(seconds)) == 1
+
+    def report(self, holder: str, *, name: str | None = None, messages: int,
+               errors: list[str]) -> None:
+        """Record a finished run on the lease we hold (what the last-run metrics read)."""
+        self.filter(name=name or StreamLease.name_for(0), holder=holder).update(
+            last_run_at=timezone.now(), last_run_messages=messages,
+            last_error="; ".join(errors)[:2000],
+        )
+
+    def release(self, holder: str, *, name: str | None = None) -> None:
+        self.filter(name=name or StreamLease.name_for(0), holder=holder).update(
+            holder="", expires_at=None)
+
+    def is_stale(self, name: str) -> bool:
+        """No live holder: the lease is missing, free or expired."""
+        lease = self.filter(name=name).first()
+        return lease is None or lease.expires_at is None or lease.expires_at < timezone.now()
+
+    def seconds_left(self, name: str) -> float:
+        """Seconds until the lease expires; 0 when it is free or has expired."""
+        lease = self.filter(name=name).first()
+        if lease is None or lease.expires_at is None:
+            return 0.0
+        return max((lease.expires_at - timezone.now()).total_seconds(), 0.0)
+
+
 class StreamLease(models.Model):
-    """Who may consume now: one chain of consumer runs holds the lease until it expires."""
+    """Who may consume now: one chain of consumer runs holds the lease until it expires.
+
+    With STREAM_CONSUMER_SLOTS = N there is one lease per slot, and slot s owns the partitions
+    p with p % N == s.
+    """
+
+    PREFIX = "ticks"
 
     name = models.CharField(max_length=50, primary_key=True)
     holder = models.CharField(max_length=64, blank=True)
@@ -209,11 +312,18 @@ class StreamLease(models.Model):
     last_run_messages = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
 
+    objects = StreamLeaseQuerySet.as_manager()
+
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder or 'nobody'}"
 
     @staticmethod
-    def name_for(slot: int) -> str:
+    def name_for(slot: int, slots: int | None = None) -> str:
         """Lease of a slot; with one slot it is plainly "ticks" (the name before slots existed)."""
-        slots = settings.STREAM_CONSUMER_SLOTS
-        return "ticks" if slots == 1 else f"ticks-{slot}-of-{slots}"
+        slots = slots or settings.STREAM_CONSUMER_SLOTS
+        return StreamLease.PREFIX if slots == 1 else f"{StreamLease.PREFIX}-{slot}-of-{slots}"
+
+    @staticmethod
+    def slot_partitions(partitions: list[int], slot: int, slots: int) -> list[int]:
+        """The partitions a slot owns, in order."""
+        return [p for p in sorted(partitions) if p % slots == slot]

@@ -1,4 +1,5 @@
-"""Celery tasks of the prediction app. Thin: claim, call the service, report."""
+"""Celery tasks of the prediction app. Thin entry points: the stream chain (its runs are the
+runner's: `predictions.stream.runner`), beat's supervision of the chains, and label maturing."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from celery import shared_task
 from celery.worker import state as worker_state
 from django.conf import settings
 
-from monitoring import metrics
-from predictions.stream import consumer as stream
+from predictions.models import StreamLease
+from predictions.stream.runner import StreamRunner
 
 log = logging.getLogger(__name__)
 
@@ -18,35 +19,30 @@ log = logging.getLogger(__name__)
 EXPIRY_MARGIN_S = 0.5
 
 
+def worker_shutting_down() -> bool:
+    """The worker was asked to shut down (warm shutdown): end the run early."""
+    return worker_state.should_stop is not None or worker_state.should_terminate is not None
+
+
 @shared_task(ignore_result=True)
 def stream_consume(chain_id: str, slot: int = 0) -> None:
     """One bounded consumer run of a lease slot, then re-enqueue the next run of the chain.
 
-    Steps: claim the slot's lease (a chain that cannot — another holds it — ends quietly: the
-    beat supervisor keeps exactly one chain per slot alive); run; report on the lease; re-enqueue.
-    A run that loses its lease mid-way ends the chain without writing anything more.
+    Steps (the runner's): claim the slot's lease (a chain that cannot — another holds it — ends
+    quietly: the beat supervisor keeps exactly one chain per slot alive); run; report on the
+    lease; re-enqueue, a second later after a failed run. A run that loses its lease mid-way
+    ends the chain without writing anything more.
     """
-    name = stream.lease_name(slot)
-    if not stream.lease_claim(chain_id, name=name):
-        log.info("consumer chain %s: lease %s held by another chain; ending", chain_id, name)
+    runner = StreamRunner(chain_id, slot=slot, should_stop=worker_shutting_down)
+    if not runner.claim():
+        log.info("consumer chain %s: lease %s held by another chain; ending", chain_id,
+                 runner.name)
         return
-    stats = stream.RunStats()
-    try:
-        # End the run early when the worker is asked to shut down (warm shutdown).
-        stats = stream.consume_run(holder=chain_id, slot=slot,
-                                   should_stop=lambda: worker_state.should_stop is not None
-                                   or worker_state.should_terminate is not None)
-    except stream.LeaseLost:
-        log.warning("consumer chain %s lost lease %s; ending", chain_id, name)
-        return
-    except Exception as exc:  # report, then let the chain continue: the next run retries
-        metrics.CONSUMER_ERRORS.labels(kind=type(exc).__name__).inc()
-        stats.errors.append(f"{type(exc).__name__}: {exc}")
-        log.exception("consumer run failed")
-    finally:
-        stream.lease_report(chain_id, stats, name=name)
+    stats = runner.run_once()
+    if stats is None:
+        return  # the lease was lost: another chain goes on
     stream_consume.apply_async((chain_id, slot), queue="stream",
-                               countdown=1 if stats.errors else 0)
+                               countdown=runner.retry_delay(stats))
 
 
 @shared_task(ignore_result=True)
@@ -62,9 +58,9 @@ def stream_supervise(at_expiry: bool = False) -> str:
     """
     started = []
     for slot in range(settings.STREAM_CONSUMER_SLOTS):
-        name = stream.lease_name(slot)
-        if not stream.lease_is_stale(name):
-            left = stream.lease_seconds_left(name)
+        name = StreamLease.name_for(slot)
+        if not StreamLease.objects.is_stale(name):
+            left = StreamLease.objects.seconds_left(name)
             if not at_expiry and left < settings.STREAM_SUPERVISE_SECONDS:
                 log.info("lease %s runs out in %.1f s unrenewed; looking again then", name, left)
                 stream_supervise.apply_async((True,), countdown=left + EXPIRY_MARGIN_S)
@@ -72,7 +68,7 @@ def stream_supervise(at_expiry: bool = False) -> str:
         chain_id = uuid.uuid4().hex
         # Claim for the new chain now, so the next beat does not start a second one while
         # this chain's first task waits in the queue.
-        if stream.lease_claim(chain_id, name=name):
+        if StreamLease.objects.claim(chain_id, name=name):
             stream_consume.apply_async((chain_id, slot), queue="stream")
             started.append(f"{slot}:{chain_id}")
             log.info("started consumer chain %s for slot %d", chain_id, slot)

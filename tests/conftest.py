@@ -16,7 +16,7 @@ def _fresh_process_state(settings):
     from predictions.api.authentication import forget_tokens
     from predictions.config import forget_config
     from predictions.serving import forget_loaded
-    from predictions.stream.consumer import reset_feature_engine
+    from predictions.stream.windows import reset_feature_engine
 
     settings.CONFIG_REFRESH_SECONDS = 0
     settings.SLI_FLUSH_SECONDS = 0  # SLI rollups inside the test's transaction

@@ -132,9 +132,9 @@ def exposition(client, api_client, kafka, model_version, feature_names, settings
     from drift.models import DriftReport
     from predictions.core.ticks import Tick, advanced_trade_envelope
     from predictions.messaging.publisher import Publisher
-    from predictions.models import ModelVersion
+    from predictions.models import ModelVersion, StreamLease
     from predictions.serving import forget_loaded, load_version
-    from predictions.stream.consumer import consume_run, lease_claim, lease_report
+    from predictions.stream.consumer import consume_run
 
     rows = {"rows": [dict.fromkeys(feature_names, 0.001)]}
     assert api_client.post("/api/v1/predict", data=json.dumps(rows),
@@ -152,9 +152,9 @@ def exposition(client, api_client, kafka, model_version, feature_names, settings
     publisher.send("BTC-USD", b"{not json")
     publisher.close()
     # One run as the stream task does it: hold the lease, consume, report on the lease.
-    lease_claim("rules-test")
+    StreamLease.objects.claim("rules-test")
     stats = consume_run(max_seconds=10, max_messages=4, holder="rules-test")
-    lease_report("rules-test", stats)
+    StreamLease.objects.report("rules-test", messages=stats.messages, errors=stats.errors)
     assert (stats.scored, stats.dead_lettered) == (3, 1)
 
     # Evidently failing is outside our code; the run's failure is recorded as ours would be.

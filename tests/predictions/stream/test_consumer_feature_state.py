@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from predictions.stream.consumer import consume_run, reset_feature_engine
+from predictions.stream.consumer import consume_run
+from predictions.stream.windows import reset_feature_engine
 from tests.helpers import assert_same_features, consume_all, features_by_position, ingest
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

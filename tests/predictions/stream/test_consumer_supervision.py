@@ -11,8 +11,11 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from predictions.core.ticks import format_timestamp
-from predictions.models import Prediction, StreamLease, StreamOffset
-from predictions.stream import consumer as stream
+from predictions.models import Fenced, LeaseLost, Prediction, StreamLease, StreamOffset
+from predictions.stream import windows
+from predictions.stream.batches import RunStats
+from predictions.stream.consumer import StreamConsumer, consume_run
+from predictions.stream.writer import pipelined_writes
 from predictions.tasks import stream_supervise
 from tests.helpers import (
     consumer_process,
@@ -32,12 +35,6 @@ def ingest(topic: str, n: int) -> None:
     call_command("ingest", source="simulate", speed="max", max_messages=n, seed=4,
                  products=PRODUCTS, start=format_timestamp(1_700_000_000.0), topic=topic,
                  verbosity=0)
-
-
-def poll_some(consumer: stream.StreamConsumer):
-    batches = wait_until(lambda: consumer.consumer.poll(timeout_ms=500, max_records=20),
-                         timeout=20, what="a batch")
-    return next(iter(batches.items()))
 
 
 def test_two_consumer_workers_split_the_partitions_and_write_every_tick_once(
@@ -67,42 +64,49 @@ def test_two_consumer_workers_split_the_partitions_and_write_every_tick_once(
     assert {(p, o) for p, o, _ in rows} == {(r.partition, r.offset) for r in produced}
 
 
+def once(action):
+    """A `should_stop` for consume_run that does `action` at its first call — after the run has
+    taken its partitions and read the stored offsets, before its first poll — and never stops."""
+    done = []
+
+    def should_stop() -> bool:
+        if not done:
+            done.append(action())
+        return False
+
+    return should_stop
+
+
 def test_a_consumer_writing_a_partition_another_has_advanced_is_fenced_and_writes_nothing(
         kafka, model_version):
+    """Between this run reading the stored offsets and writing its first batch, another
+    consumer writes the same partitions. Both write inline (the writer thread is covered below)."""
+    kafka.STREAM_PIPELINE_WRITES = False
     ingest(kafka.KAFKA_TOPIC_TICKS, 60)
-    first, second = stream.StreamConsumer(), stream.StreamConsumer()
-    try:
-        for consumer in (first, second):
-            consumer.assign(stream.RunStats())
-        tp, records = poll_some(first)
-        first.process_batch(tp, records, stream.RunStats())
-        written = Prediction.objects.count()
-        assert written > 0
+    written = []
 
-        second.consumer.pause(*[p for p in second.partitions if p != tp])
-        tp2, records2 = poll_some(second)
-        with pytest.raises(stream.Fenced):
-            second.process_batch(tp2, records2, stream.RunStats())
-        assert Prediction.objects.count() == written
-    finally:
-        first.close()
-        second.close()
+    def another_consumer_writes() -> None:
+        consume_run(max_seconds=20, max_messages=60)
+        written.append(Prediction.objects.count())
+
+    with pytest.raises(Fenced):
+        consume_run(max_seconds=20, max_messages=60, should_stop=once(another_consumer_writes))
+    assert written[0] > 0
+    assert Prediction.objects.count() == written[0]
 
 
 def test_a_consumer_whose_lease_was_taken_stops_without_writing(kafka, model_version):
+    kafka.STREAM_PIPELINE_WRITES = False  # written inline (the writer thread's case is next)
     ingest(kafka.KAFKA_TOPIC_TICKS, 60)
-    assert stream.lease_claim("old", seconds=60)
-    consumer = stream.StreamConsumer(holder="old")
-    try:
-        consumer.assign(stream.RunStats())
+    assert StreamLease.objects.claim("old", seconds=60)
+
+    def taken_over() -> None:
         StreamLease.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
-        assert stream.lease_claim("new")  # the old holder's lease expired: taken over
-        tp, records = poll_some(consumer)
-        with pytest.raises(stream.LeaseLost):
-            consumer.process_batch(tp, records, stream.RunStats())
-        assert Prediction.objects.count() == 0
-    finally:
-        consumer.close()
+        assert StreamLease.objects.claim("new")  # the old holder's lease expired: taken over
+
+    with pytest.raises(LeaseLost):
+        consume_run(holder="old", max_seconds=20, max_messages=60, should_stop=once(taken_over))
+    assert Prediction.objects.count() == 0
 
 
 def test_a_run_whose_lease_is_taken_stops_with_lease_lost_from_its_writer_thread(
@@ -110,16 +114,16 @@ def test_a_run_whose_lease_is_taken_stops_with_lease_lost_from_its_writer_thread
     """The same, through a whole run: on PostgreSQL batches are written on the writer thread,
     and its failure must stop the run, write nothing after it, and drop the feature windows."""
     need("PostgreSQL", postgres_in_use(), "batches are written on a thread only on PostgreSQL")
-    assert stream.pipelined_writes()
+    assert pipelined_writes()
     kafka.STREAM_POLL_MAX_RECORDS = 20
     ingest(kafka.KAFKA_TOPIC_TICKS, 300)
-    assert stream.lease_claim("old", seconds=60)
+    assert StreamLease.objects.claim("old", seconds=60)
     StreamLease.objects.update(holder="new")  # taken over before the old run writes
-    with pytest.raises(stream.LeaseLost):
-        stream.consume_run(holder="old", max_seconds=20, max_messages=300)
+    with pytest.raises(LeaseLost):
+        consume_run(holder="old", max_seconds=20, max_messages=300)
     assert Prediction.objects.count() == 0
     assert not StreamOffset.objects.exists()
-    assert not stream._states  # windows that saw unwritten ticks are not reused
+    assert not windows._states  # windows that saw unwritten ticks are not reused
 
 
 def test_a_consumer_keeps_its_lease_while_it_rebuilds_feature_windows_and_stops_if_it_is_taken(
@@ -128,16 +132,16 @@ def test_a_consumer_keeps_its_lease_while_it_rebuilds_feature_windows_and_stops_
     itself, and stops at once if another holder has taken it rather than replaying on."""
     kafka.STREAM_POLL_MAX_RECORDS = 100
     ingest(kafka.KAFKA_TOPIC_TICKS, 600)
-    assert stream.lease_claim("old", seconds=60)
-    stream.consume_run(holder="old", max_seconds=20, max_messages=600)
+    assert StreamLease.objects.claim("old", seconds=60)
+    consume_run(holder="old", max_seconds=20, max_messages=600)
     assert Prediction.objects.count() == 600
 
-    stream.reset_feature_engine()  # a new process: windows are rebuilt from the stream
+    windows.reset_feature_engine()  # a new process: windows are rebuilt from the stream
     kafka.STREAM_LEASE_SECONDS = 0  # renew at every step: expires_at = the last renewal
     started = timezone.now()
-    consumer = stream.StreamConsumer(holder="old")
+    consumer = StreamConsumer(holder="old")
     try:
-        stats = stream.RunStats()
+        stats = RunStats()
         consumer.assign(stats)
     finally:
         consumer.close()
@@ -145,12 +149,12 @@ def test_a_consumer_keeps_its_lease_while_it_rebuilds_feature_windows_and_stops_
     # Renewed during the replay (unrenewed, it would still end 60 s after the claim).
     assert started <= StreamLease.objects.get().expires_at <= timezone.now()
 
-    stream.reset_feature_engine()
+    windows.reset_feature_engine()
     StreamLease.objects.update(holder="new")
     caplog.set_level("INFO", logger="predictions.stream")
     caplog.clear()
-    with pytest.raises(stream.LeaseLost):
-        stream.consume_run(holder="old", max_seconds=20, max_messages=600)
+    with pytest.raises(LeaseLost):
+        consume_run(holder="old", max_seconds=20, max_messages=600)
     assert "rebuilt feature windows" not in caplog.text  # stopped before replaying it all
     assert Prediction.objects.count() == 600
 
