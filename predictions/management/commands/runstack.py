@@ -6,7 +6,7 @@ import os
 
 from django.core.management.base import BaseCommand
 
-from volsite import stack
+from predictions.management import stack
 
 
 class Command(BaseCommand):

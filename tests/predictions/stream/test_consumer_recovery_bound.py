@@ -2,7 +2,7 @@
 or lost beside a standby leaves no partition unconsumed for a minute, and every tick still ends
 up as exactly one row, written by one consumer at a time.
 
-The processes are the ones `manage.py runstack` starts (volsite/stack.py): stream workers
+The processes are the ones `manage.py runstack` starts (predictions/management/stack.py): stream workers
 (`celery worker -Q stream -P solo`), the default worker that runs beat's tasks, beat with the
 DatabaseScheduler, and the simulator paced in real time. They share the test PostgreSQL
 database, the Redis Celery broker and the session's Tansu broker, and run with the shipped
@@ -31,11 +31,18 @@ from django.conf import settings
 from django.db.models import Min
 from kafka import KafkaConsumer, TopicPartition
 
+from predictions.management.stack import (
+    Proc,
+    Stack,
+    beat_argv,
+    build_env,
+    default_worker_argv,
+    stream_worker_argv,
+)
 from predictions.messaging.kafka import bootstrap_servers
 from predictions.models import Prediction, StreamLease, StreamOffset
 from predictions.tasks import stream_supervise
 from tests.helpers import ROOT, child_env, need, postgres_in_use, redis_available, wait_until
-from volsite.stack import Proc, Stack, beat_argv, build_env, default_worker_argv, stream_worker_argv
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from predictions.management.stack import ingest_args
 from predictions.models import Prediction, StreamOffset
 from predictions.services import stream_positions_forget
-from volsite.stack import ingest_args
 
 
 def test_make_run_refuses_a_replay_without_files(settings):
