@@ -11,10 +11,11 @@ Advanced Trade sends a ticker per trade, so prices repeat, quotes move between t
 arrivals are bursty. Forward 60 s volatility is predicted mostly by the *level* of recent
 volatility, best measured over the longest window and per unit of time actually seen (a
 window that a reset cut short holds less time, not less volatility): `log_vol`. Activity
-(ticks, mid moves and trade-price moves per second) and the range carry the same level
-signal with other noise. Mean/min/max returns, tick counts, spread dispersion and order-book
-imbalance (always 0 in the ticker channel, which has no quantities) were noise or flipped
-sign between sessions and were dropped.
+(ticks and trade-price moves per second) and the range carry the same level signal with
+other noise. Mean/min/max returns, tick counts, mid-move counts, spread mean and dispersion
+and order-book imbalance (always 0 in the ticker channel, which has no quantities) ranked at
+or near chance or flipped sign between sessions, and were dropped. `rv` stays raw (the
+baseline and the drift monitor read `rv_60s`); models read its fixed form, `log_vol`.
 """
 
 from __future__ import annotations
@@ -33,9 +34,7 @@ PER_WINDOW = (
     "log_vol",  # log of rv rescaled to one minute of the time the window has seen
     "range",  # log(max mid / min mid) over the window
     "intensity",  # ticks per second over the part of the window the state has seen
-    "mid_moves",  # mid changes per second: quote activity
     "trade_moves",  # last-trade price changes per second: trade activity without repeats
-    "spread_mean_bps",
 )
 VOL_UNIT_S = 60.0  # log_vol is volatility per minute
 VOL_FLOOR = 1e-6  # keeps log_vol finite in a window without a mid move
@@ -46,12 +45,12 @@ def feature_names(windows: Sequence[int]) -> list[str]:
     return [f"{name}_{w}s" for w in windows for name in PER_WINDOW]
 
 
-# entry: (ts, squared return, mid moved, trade price moved, spread bps, log mid)
-Entry = tuple[float, float, bool, bool, float, float]
+# entry: (ts, squared return, mid moved, trade price moved, log mid)
+Entry = tuple[float, float, bool, bool, float]
 
 
 class _Window:
-    __slots__ = ("span", "entries", "n", "n_mid", "n_trade", "s_r2", "s_sp", "lows", "highs")
+    __slots__ = ("span", "entries", "n", "n_mid", "n_trade", "s_r2", "lows", "highs")
 
     def __init__(self, span: float) -> None:
         self.span = span
@@ -59,16 +58,15 @@ class _Window:
         self.lows: deque[tuple[float, float]] = deque()  # (ts, log mid), increasing log mid
         self.highs: deque[tuple[float, float]] = deque()  # (ts, log mid), decreasing log mid
         self.n = self.n_mid = self.n_trade = 0
-        self.s_r2 = self.s_sp = 0.0
+        self.s_r2 = 0.0
 
     def push(self, entry: Entry) -> None:
-        ts, r2, mid_moved, trade_moved, sp, lm = entry
+        ts, r2, mid_moved, trade_moved, lm = entry
         self.entries.append(entry)
         self.n += 1
         self.n_mid += mid_moved
         self.n_trade += trade_moved
         self.s_r2 += r2
-        self.s_sp += sp
         lows, highs = self.lows, self.highs
         while lows and lows[-1][1] >= lm:
             lows.pop()
@@ -81,12 +79,11 @@ class _Window:
         cutoff = now - self.span
         entries = self.entries
         while entries and entries[0][0] <= cutoff:
-            _, r2, mid_moved, trade_moved, sp, _ = entries.popleft()
+            _, r2, mid_moved, trade_moved, _ = entries.popleft()
             self.n -= 1
             self.n_mid -= mid_moved
             self.n_trade -= trade_moved
             self.s_r2 -= r2
-            self.s_sp -= sp
         while self.lows[0][0] <= cutoff:  # the newest entry is never evicted: never empty
             self.lows.popleft()
         while self.highs[0][0] <= cutoff:
@@ -103,9 +100,7 @@ class _Window:
             math.log(math.sqrt(s_r2 * VOL_UNIT_S / seen) + VOL_FLOOR),
             self.highs[0][1] - self.lows[0][1],
             n / seen,
-            self.n_mid / seen,
             self.n_trade / seen,
-            self.s_sp / n,
         ]
 
 
@@ -155,11 +150,10 @@ class FeatureEngine:
             state.since = ts
         lm = math.log(mid)
         if reset:
-            entry = (ts, 0.0, False, False, _spread_bps(tick), lm)
+            entry = (ts, 0.0, False, False, lm)
         else:
             r = lm - math.log(state.last_mid)
-            entry = (ts, r * r, mid != state.last_mid, tick.price != state.last_price,
-                     _spread_bps(tick), lm)
+            entry = (ts, r * r, mid != state.last_mid, tick.price != state.last_price, lm)
         state.last_ts, state.last_mid, state.last_price = ts, mid, tick.price
         seen = ts - state.since
         values: list[float] = []
@@ -168,13 +162,6 @@ class FeatureEngine:
             window.evict(ts)
             values.extend(window.values(seen))
         return FeatureRow(tick.product_id, ts, mid, values, reset)
-
-
-def _spread_bps(tick: Tick) -> float:
-    if tick.best_bid is None or tick.best_ask is None:
-        return 0.0
-    mid = (tick.best_bid + tick.best_ask) / 2.0
-    return (tick.best_ask - tick.best_bid) / mid * 1e4
 
 
 @dataclass

@@ -137,7 +137,7 @@ def _predict(data: Labelled, fitted: Fitted, rows: np.ndarray) -> dict[str, np.n
             "baseline": BaselineScorer.from_params(fitted.baseline_params, data.names).score(X),
             "baseline_t": np.full(len(rows), fitted.baseline_params["threshold"]),
             "regime": regime_of(X[:, level_column(data.names)], fitted.regime_edges),
-            "rv": X[:, data.names.index(BASELINE_FEATURE)]}
+            "rv": X[:, data.names.index(BASELINE_FEATURE)], "row": rows}
 
 
 def _pool(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

@@ -30,7 +30,6 @@ def brute_force(ticks: list[Tick], at: int, window: float, gap_s: float) -> dict
     now = own[-1].ts
     inside = [i for i, t in enumerate(own) if t.ts > now - window]
     rets = [math.log(own[i].mid / own[i - 1].mid) for i in inside if i > 0]
-    spreads = [(own[i].best_ask - own[i].best_bid) / own[i].mid * 1e4 for i in inside]
     log_mids = [math.log(own[i].mid) for i in inside]
     seen = max(min(window, now - own[0].ts), 1.0)
     rv = math.sqrt(sum(r * r for r in rets))
@@ -39,9 +38,7 @@ def brute_force(ticks: list[Tick], at: int, window: float, gap_s: float) -> dict
         "log_vol": math.log(math.sqrt(rv * rv * 60.0 / seen) + 1e-6),
         "range": max(log_mids) - min(log_mids),
         "intensity": len(inside) / seen,
-        "mid_moves": sum(own[i].mid != own[i - 1].mid for i in inside if i > 0) / seen,
         "trade_moves": sum(own[i].price != own[i - 1].price for i in inside if i > 0) / seen,
-        "spread_mean_bps": float(np.mean(spreads)),
     }
 
 
