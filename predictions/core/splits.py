@@ -41,8 +41,8 @@ def session_ids(ts: np.ndarray, gap_s: float) -> np.ndarray:
 
 def _purged_train(ts: np.ndarray, before: np.ndarray, test_start: float,
                   purge_s: float) -> np.ndarray:
-    """Rows of `before` whose label horizon ends before the test part starts."""
-    return before[ts[before] <= test_start - purge_s]
+    """Rows of `before` whose label horizon (t, t + purge] ends before the test part starts."""
+    return before[ts[before] < test_start - purge_s]
 
 
 def split_rows(ts: np.ndarray, sessions: np.ndarray, test_fraction: float, purge_s: float,

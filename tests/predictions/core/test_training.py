@@ -144,3 +144,23 @@ def test_a_test_period_without_spikes_is_refused_before_anything_is_registered()
     frame = batch_features(ticks, [30, 60, 300], 30.0)
     with pytest.raises(NotEnoughData, match="test period .* has no spike"):
         train(frame, horizon_s=60.0, percentile=90.0, test_fraction=0.3)
+
+
+def test_the_registered_model_is_the_same_procedure_refit_on_every_row(trained,
+                                                                        feature_frame_sim):
+    from predictions.core.training import fit_variants, labelled_rows
+
+    data = labelled_rows(feature_frame_sim, 60.0, 30.0)
+    again = fit_variants(data, np.arange(len(data.ts)), 90.0, trained.algorithm, 0)
+    np.testing.assert_allclose(again.model.coef_, trained.model.coef_)
+    assert again.ml_threshold == trained.ml_threshold
+    assert again.baseline_params == trained.baseline_params
+    assert trained.metrics["refit"]["rows"] == len(data.ts)
+
+
+def test_the_model_quality_bench_skips_without_the_real_data(tmp_path, capsys, monkeypatch):
+    import bench.model_quality as bench
+
+    monkeypatch.setattr(bench, "DATA", tmp_path / "absent.ndjson.gz")
+    bench.main()
+    assert "skipped" in capsys.readouterr().out
