@@ -275,8 +275,7 @@ def evaluate_model(frame: FeatureFrame, *, model: Any, ml_threshold: float,
     if len(data.ts) < MIN_TEST_ROWS:
         raise NotEnoughData(f"{len(data.ts)} labelled rows; evaluation needs at least "
                             f"{MIN_TEST_ROWS}")
-    level = data.X[:, level_column(data.names)] if any(
-        n.startswith("log_vol_") for n in data.names) else data.fwd * 0.0
+    level = data.X[:, level_column(data.names)]
     fitted = Fitted(label_threshold, model, ml_threshold, baseline_params,
                     np.quantile(level, [1 / 3, 2 / 3]))
     got = _predict(data, fitted, np.arange(len(data.ts)))
