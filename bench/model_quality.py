@@ -154,6 +154,17 @@ def thinned(ticks: list, data: T.Labelled, folds: list, algorithm: str) -> None:
         if full["ml"]["pr_auc"] is not None:
             results += [(f"fold {k} full", full), (f"fold {k} thinned", sparse)]
     stress_rows(f"Thinned capture (keep {THIN_KEEP:.0%} of ticks), folds with spikes", results)
+    shift = [[name, f"{_median_shift(data, thin, name):+.3f}"] for name in data.names]
+    print(table("Feature shift under thinning (median, log ratio; log_vol: difference)",
+                ["feature", "shift"], shift))
+
+
+def _median_shift(full: T.Labelled, thin: T.Labelled, name: str) -> float:
+    a = np.median(full.X[:, full.names.index(name)])
+    b = np.median(thin.X[:, thin.names.index(name)])
+    if name.startswith("log_vol_"):
+        return float(b - a)
+    return float(np.log(b / a)) if a > 0 and b > 0 else float("nan")
 
 
 def transfer(data: T.Labelled, algorithm: str) -> None:
