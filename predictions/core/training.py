@@ -187,6 +187,9 @@ def held_out_split(data: Labelled, test_fraction: float, horizon_s: float):
     block_rows = max(MIN_TEST_ROWS, len(split.test) // WALK_FORWARD_BLOCKS)
     folds = walk_forward(data.ts, data.sessions, int(split.test[0]), block_rows, horizon_s,
                          min_train=MIN_TRAIN_ROWS)
+    if not folds:
+        raise NotEnoughData(f"no walk-forward fold has {MIN_TRAIN_ROWS} train rows; "
+                            f"{split.describe()}")
     return split, folds
 
 
