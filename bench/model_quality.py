@@ -197,9 +197,14 @@ def pictures(got: dict, z: np.ndarray) -> dict:
     return {"prevalence": float(y.mean()), "rows": int(len(y)),
             "pr_curves": {k: pr_curve(y, p) for k, p in ranked.items()},
             "reliability": {k: reliability(y, got[k]) for k in ("ml", "baseline")},
-            "reliability_by_regime": {k: {r: d["bins"] for r, d in
-                                          by_regime(y, got[k], got["regime"]).items()}
-                                      for k in ("ml", "baseline")}}
+            "reliability_by_regime": _by_regime(y, got)}
+
+
+def _by_regime(y: np.ndarray, got: dict) -> dict:
+    """{regime: {variant: bins}}, as a model version's metrics carry it."""
+    per = {k: by_regime(y, got[k], got["regime"]) for k in ("ml", "baseline")}
+    return {r: {k: per[k][r]["bins"] for k in per if r in per[k]}
+            for r in ("calm", "normal", "volatile") if any(r in per[k] for k in per)}
 
 
 def main() -> None:
