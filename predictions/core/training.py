@@ -27,7 +27,14 @@ from predictions.core.evaluation import regime_of, scores, variant_report
 from predictions.core.features import FeatureFrame
 from predictions.core.labels import forward_realized_vol, spike_labels
 from predictions.core.scorers import BaselineScorer, MLScorer
-from predictions.core.splits import NotEnoughData, session_ids, split_rows, walk_forward
+from predictions.core.splits import (
+    Fold,
+    NotEnoughData,
+    Split,
+    session_ids,
+    split_rows,
+    walk_forward,
+)
 
 __all__ = ["NotEnoughData", "TrainResult", "train", "evaluate_model", "best_f1_threshold"]
 
@@ -144,7 +151,7 @@ def _pool(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-def _fold_row(data: Labelled, fold: Any, fitted: Fitted, got: dict) -> dict[str, Any]:
+def _fold_row(data: Labelled, fold: Fold, fitted: Fitted, got: dict) -> dict[str, Any]:
     return {"train_rows": int(len(fold.train)),
             "train_sessions": int(len(np.unique(data.sessions[fold.train]))),
             "test_rows": int(len(fold.test)),
@@ -157,7 +164,7 @@ def _fold_row(data: Labelled, fold: Any, fitted: Fitted, got: dict) -> dict[str,
             "rv_60s": scores(got["y"], got["rv"], None)}
 
 
-def walk_forward_all(data: Labelled, folds: list, percentile: float, seed: int,
+def walk_forward_all(data: Labelled, folds: list[Fold], percentile: float, seed: int,
                      say: Progress) -> dict[str, tuple[dict, list]]:
     """Every candidate walked forward: pooled predictions and per-fold rows."""
     out = {}
@@ -181,7 +188,9 @@ def choose(pooled: dict[str, dict[str, Any]]) -> str:
     return min(close, key=lambda n: (pooled[n]["brier"], list(pooled).index(n)))
 
 
-def held_out_split(data: Labelled, test_fraction: float, horizon_s: float):
+def held_out_split(data: Labelled, test_fraction: float, horizon_s: float
+                   ) -> tuple[Split, list[Fold]]:
+    """The held-out split (rows and sessions on each side) and its walk-forward folds."""
     split = split_rows(data.ts, data.sessions, test_fraction, horizon_s,
                        min_train=MIN_TRAIN_ROWS, min_test=MIN_TEST_ROWS)
     block_rows = max(MIN_TEST_ROWS, len(split.test) // WALK_FORWARD_BLOCKS)
@@ -229,7 +238,7 @@ def train(frame: FeatureFrame, *, horizon_s: float, percentile: float, test_frac
     )
 
 
-def held_out_metrics(data: Labelled, got: dict, fold_rows: list, split: Any,
+def held_out_metrics(data: Labelled, got: dict, fold_rows: list, split: Split,
                      pooled: dict, algorithm: str) -> dict[str, Any]:
     """The walk-forward numbers of the chosen model beside the baseline, pooled and per fold."""
     report = variant_report(got["y"], {"ml": (got["ml"], got["ml_t"]),

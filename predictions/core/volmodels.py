@@ -98,15 +98,18 @@ def level_weights(names: list[str], which: str) -> np.ndarray:
     return w
 
 
-def fit_level(X, fwd, y, c, names, seed):
+def fit_level(X: np.ndarray, fwd: np.ndarray, y: np.ndarray, c: float, names: list[str],
+              seed: int) -> LogisticRegression:
     return structural(level_weights(names, "level"), X, fwd, y, c)
 
 
-def fit_blend(X, fwd, y, c, names, seed):
+def fit_blend(X: np.ndarray, fwd: np.ndarray, y: np.ndarray, c: float, names: list[str],
+              seed: int) -> LogisticRegression:
     return structural(level_weights(names, "blend"), X, fwd, y, c)
 
 
-def fit_level_ridge(X, fwd, y, c, names, seed):
+def fit_level_ridge(X: np.ndarray, fwd: np.ndarray, y: np.ndarray, c: float, names: list[str],
+                    seed: int) -> LogisticRegression:
     """The level plus a strongly shrunk ridge forecast of its residual from every feature."""
     w0 = level_weights(names, "level")
     mean, std = X.mean(axis=0), X.std(axis=0)
@@ -118,7 +121,8 @@ def fit_level_ridge(X, fwd, y, c, names, seed):
     return as_logistic(w / s, (offset + a - math.log(c + LOG_FLOOR)) / s)
 
 
-def fit_logistic(X, fwd, y, c, names, seed):
+def fit_logistic(X: np.ndarray, fwd: np.ndarray, y: np.ndarray, c: float, names: list[str],
+                 seed: int) -> LogisticRegression:
     """A regularised logistic regression on standardised features, fitted on the labels."""
     mean, std = X.mean(axis=0), X.std(axis=0)
     std[std == 0] = 1.0
