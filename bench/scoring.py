@@ -29,7 +29,7 @@ def main() -> None:
     scorers = {
         f"ml served ({result.algorithm}, compiled ≤{served.compiled_max_rows} rows)": served,
         "ml via sklearn (MLScorer without compiling)": MLScorer(model, result.ml_threshold),
-        "baseline (isotonic map of rv_60s)": BaselineScorer.from_params(result.baseline_params,
+        "baseline (logistic map of log rv_60s)": BaselineScorer.from_params(result.baseline_params,
                                                                         frame.names),
     }
     rng = np.random.default_rng(0)

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import F
 
 from predictions.config import forget_config
-from predictions.core.scorers import ML, VARIANTS, dump_model, sha256_hex
+from predictions.core.scorers import BASELINE, ML, VARIANTS, dump_model, sha256_hex
 from predictions.core.training import TrainResult
 from predictions.models import ConfigAuditEntry, ModelVersion, ServiceConfig
 
@@ -189,25 +189,29 @@ def model_version_activate(*, version: ModelVersion, actor: Any = None, actor_na
                          reason=reason)
 
 
-ALGORITHM_NAMES = {
-    "logistic": "logistic regression on quantile-normalised features",
-    "hist_gradient_boosting": "histogram gradient boosting",
-}
-
-
 def model_version_train(*, frame: Any, data_source: str, horizon_s: float, percentile: float,
                         test_fraction: float, activate: bool, actor_name: str = "train",
                         seed: int = 0, say: Any = None) -> ModelVersion:
-    """Train on a feature frame, register the version, and optionally promote it."""
+    """Train on a feature frame, register the version, and optionally promote it.
+
+    Promotion follows the guardrail (`core.guardrail.ml_beats_baseline` on the held-out
+    metrics): the version serves ML only when ML beat the baseline there; otherwise it is
+    promoted with the baseline variant active. The reason is in `version.promotion_reason`
+    (not stored) and in the config audit entry.
+    """
+    from django.conf import settings as dj_settings
+
     from predictions.core import model_card
+    from predictions.core.guardrail import ml_beats_baseline
     from predictions.core.training import train
+    from predictions.core.volmodels import DESCRIPTIONS
 
     result = train(frame, horizon_s=horizon_s, percentile=percentile,
-                   test_fraction=test_fraction, seed=seed, say=say or (lambda _: None))
+                   test_fraction=test_fraction, gap_s=dj_settings.FEATURE_GAP_SECONDS,
+                   seed=seed, say=say or (lambda _: None))
     created = datetime.now(tz=UTC)
     name = f"v{created:%Y%m%d-%H%M%S}-{ModelVersion.objects.count() + 1}"
-    algorithm = (f"{ALGORITHM_NAMES.get(result.algorithm, result.algorithm)}, isotonic "
-                 "calibration on purged time folds")
+    algorithm = DESCRIPTIONS.get(result.algorithm, result.algorithm)
     card = model_card.render(
         name=name, algorithm=algorithm, data_source=data_source,
         feature_names=result.feature_names, metrics=result.metrics,
@@ -216,12 +220,17 @@ def model_version_train(*, frame: Any, data_source: str, horizon_s: float, perce
         test_span=f"{_dt(result.test_span[0]):%Y-%m-%d %H:%M:%S} – "
                   f"{_dt(result.test_span[1]):%Y-%m-%d %H:%M:%S} UTC",
     )
+    serve_ml, why = ml_beats_baseline(result.metrics)
     with transaction.atomic():
         version = model_version_create(result=result, name=name, data_source=data_source,
                                        algorithm=algorithm, model_card=card)
         if activate:
             model_version_activate(version=version, actor_name=actor_name,
                                    reason=f"trained and promoted by `{actor_name}`")
+            service_config_update(actor_name=actor_name, reason=f"guardrail: {why}",
+                                  active_variant=ML if serve_ml else BASELINE)
+    version.promotion_reason = why
+    version.serves_ml = serve_ml
     return version
 
 

@@ -58,18 +58,27 @@ def kafka(settings, broker_address):
 
 
 @pytest.fixture(scope="session")
-def trained():
-    """One honest training run on 3 h of simulated history, shared by the session."""
+def feature_frame_sim():
+    """Features of 3 h of simulated history of two products, shared by the session."""
     from django.conf import settings
 
     from predictions.core.features import batch_features
     from predictions.core.simulator import simulate_history
-    from predictions.core.training import train
 
     ticks = simulate_history(["BTC-USD", "ETH-USD"], seed=11, start_ts=1_700_000_000.0,
                              duration_s=3 * 3600)
-    frame = batch_features(ticks, settings.FEATURE_WINDOWS_SECONDS, settings.FEATURE_GAP_SECONDS)
-    return train(frame, horizon_s=60.0, percentile=90.0, test_fraction=0.3, seed=0)
+    return batch_features(ticks, settings.FEATURE_WINDOWS_SECONDS, settings.FEATURE_GAP_SECONDS)
+
+
+@pytest.fixture(scope="session")
+def trained(feature_frame_sim):
+    """One honest training run on the simulated history, shared by the session."""
+    from django.conf import settings
+
+    from predictions.core.training import train
+
+    return train(feature_frame_sim, horizon_s=60.0, percentile=90.0, test_fraction=0.3,
+                 gap_s=settings.FEATURE_GAP_SECONDS, seed=0)
 
 
 @pytest.fixture

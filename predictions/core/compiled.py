@@ -4,7 +4,9 @@ scikit-learn's per-call overhead, not the arithmetic, dominates small requests (
 gradient-boosting model costs ~2 ms for one row). At load time we read the fitted parameters
 out of the calibrated model — the quantile transform and logistic coefficients, or every tree
 of the gradient boosting model, plus the isotonic calibration map — into arrays, and score
-with a handful of vectorized numpy operations. The compiled scorer is checked against
+with a handful of vectorized numpy operations. A plain logistic regression (what training
+registers now: a log-volatility model with a logistic link) compiles to one matrix product
+and the logistic function. The compiled scorer is checked against
 scikit-learn on sample rows when it is built; if they ever disagree, serving falls back to
 scikit-learn (see `compile_model`).
 """
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtri
+from scipy.special import expit, ndtri
 
 # np.interp's compiled core: the same function without its ~3 µs of Python checks per call,
 # which add up at two calls per feature per request.
@@ -39,6 +41,21 @@ class IsotonicMap:
 
     def __call__(self, v: np.ndarray) -> np.ndarray:
         return _interp(v, self.x, self.y)  # clips at both ends, as out_of_bounds="clip"
+
+
+@dataclass(frozen=True)
+class LogisticLink:
+    def __call__(self, v: np.ndarray) -> np.ndarray:
+        return expit(v)
+
+
+@dataclass(frozen=True)
+class Linear:
+    coef: np.ndarray
+    intercept: float
+
+    def decision(self, X: np.ndarray) -> np.ndarray:
+        return X @ self.coef + self.intercept
 
 
 @dataclass(frozen=True)
@@ -101,8 +118,8 @@ class Forest:
 
 @dataclass(frozen=True)
 class CompiledModel:
-    decision: Any  # QuantileLogistic or Forest
-    calibration: IsotonicMap
+    decision: Any  # Linear, QuantileLogistic or Forest
+    calibration: Any  # IsotonicMap or LogisticLink
 
     def predict_proba1(self, X: np.ndarray) -> np.ndarray:
         return np.clip(self.calibration(self.decision.decision(X)), 0.0, 1.0)
@@ -150,8 +167,27 @@ def _quantile_logistic(pipeline: Any) -> QuantileLogistic:
 
 
 def compile_model(model: Any, check_rows: np.ndarray, atol: float = 1e-9) -> CompiledModel:
-    """Compile a CalibratedClassifierCV (one calibrated classifier, isotonic) and prove it
-    matches scikit-learn on `check_rows`; NotCompilable otherwise."""
+    """Compile a binary LogisticRegression, or a CalibratedClassifierCV (one calibrated
+    classifier, isotonic), and prove it matches scikit-learn on `check_rows`; NotCompilable
+    otherwise."""
+    if type(model).__name__ == "LogisticRegression":
+        if model.coef_.shape[0] != 1:
+            raise NotCompilable("only a binary logistic regression is compiled")
+        decision, calibration = (Linear(np.ascontiguousarray(model.coef_[0], dtype=np.float64),
+                                        float(model.intercept_[0])), LogisticLink())
+    else:
+        decision, calibration = _calibrated(model)
+    compiled = CompiledModel(decision, calibration)
+    X = np.ascontiguousarray(check_rows, dtype=np.float64)
+    expected = model.predict_proba(X)[:, 1]
+    got = compiled.predict_proba1(X)
+    if not np.allclose(got, expected, rtol=0.0, atol=atol):
+        worst = float(np.max(np.abs(got - expected)))
+        raise NotCompilable(f"compiled scores differ from scikit-learn by up to {worst:.3g}")
+    return compiled
+
+
+def _calibrated(model: Any) -> tuple[Any, IsotonicMap]:
     calibrated = getattr(model, "calibrated_classifiers_", None)
     if not calibrated or len(calibrated) != 1 or model.method != "isotonic":
         raise NotCompilable("expected one isotonic-calibrated classifier (ensemble=False)")
@@ -162,16 +198,7 @@ def compile_model(model: Any, check_rows: np.ndarray, atol: float = 1e-9) -> Com
     estimator = inner.estimator
     name = type(estimator).__name__
     if name == "HistGradientBoostingClassifier":
-        decision = _forest(estimator)
-    elif name == "Pipeline":
-        decision = _quantile_logistic(estimator)
-    else:
-        raise NotCompilable(f"no compiler for {name}")
-    compiled = CompiledModel(decision, calibration)
-    X = np.ascontiguousarray(check_rows, dtype=np.float64)
-    expected = model.predict_proba(X)[:, 1]
-    got = compiled.predict_proba1(X)
-    if not np.allclose(got, expected, rtol=0.0, atol=atol):
-        worst = float(np.max(np.abs(got - expected)))
-        raise NotCompilable(f"compiled scores differ from scikit-learn by up to {worst:.3g}")
-    return compiled
+        return _forest(estimator), calibration
+    if name == "Pipeline":
+        return _quantile_logistic(estimator), calibration
+    raise NotCompilable(f"no compiler for {name}")

@@ -1,10 +1,21 @@
 """The feature engine: one causal, time-windowed implementation for training and serving.
 
 `FeatureEngine.update(tick)` is O(1) amortized per tick: each window keeps a deque of its
-entries with running sums, and monotonic deques for the min and max return. Training runs the
+entries with running sums, and monotonic deques for the min and max log mid. Training runs the
 same engine over a file (`batch_features`), so streaming and batch features agree by
 construction; tests check it. A pause longer than `gap_s` in a product's ticks resets its
 windows rather than bridging the gap with one huge return.
+
+Why these features (docs/model_quality.md has the walk-forward study on real BTC-USD ticks):
+Advanced Trade sends a ticker per trade, so prices repeat, quotes move between trades and
+arrivals are bursty. Forward 60 s volatility is predicted mostly by the *level* of recent
+volatility, best measured over the longest window and per unit of time actually seen (a
+window that a reset cut short holds less time, not less volatility): `log_vol`. Activity
+(ticks and trade-price moves per second) and the range carry the same level signal with
+other noise. Mean/min/max returns, tick counts, mid-move counts, spread mean and dispersion
+and order-book imbalance (always 0 in the ticker channel, which has no quantities) ranked at
+or near chance or flipped sign between sessions, and were dropped. `rv` stays raw (the
+baseline and the drift monitor read `rv_60s`); models read its fixed form, `log_vol`.
 """
 
 from __future__ import annotations
@@ -19,104 +30,90 @@ import numpy as np
 from predictions.core.ticks import Tick
 
 PER_WINDOW = (
-    "rv",  # realized volatility: sqrt of the sum of squared log mid returns
-    "ret_mean",
-    "ret_min",
-    "ret_max",
-    "n_ticks",
+    "rv",  # realized volatility: sqrt of the sum of squared log mid returns (the label's unit)
+    "log_vol",  # log of rv rescaled to one minute of the time the window has seen
+    "range",  # log(max mid / min mid) over the window
     "intensity",  # ticks per second over the part of the window the state has seen
-    "spread_mean_bps",
-    "spread_std_bps",
-    "imbalance",  # mean (bid_qty - ask_qty) / (bid_qty + ask_qty); 0 without quantities
+    "trade_moves",  # last-trade price changes per second: trade activity without repeats
 )
+VOL_UNIT_S = 60.0  # log_vol is volatility per minute
+VOL_FLOOR = 1e-6  # keeps log_vol finite in a window without a mid move
+MIN_SEEN_S = 1.0  # rates are per second over at least this much time
 
 
 def feature_names(windows: Sequence[int]) -> list[str]:
     return [f"{name}_{w}s" for w in windows for name in PER_WINDOW]
 
 
+# entry: (ts, squared return, mid moved, trade price moved, log mid)
+Entry = tuple[float, float, bool, bool, float]
+
+
 class _Window:
-    __slots__ = ("span", "entries", "n", "n_ret", "s_r", "s_r2", "s_sp", "s_sp2", "n_imb",
-                 "s_imb", "mins", "maxs")
+    __slots__ = ("span", "entries", "n", "n_mid", "n_trade", "s_r2", "lows", "highs")
 
     def __init__(self, span: float) -> None:
         self.span = span
-        # entry: (ts, has_ret, r, spread_bps, has_imb, imbalance)
-        self.entries: deque[tuple[float, bool, float, float, bool, float]] = deque()
-        self.mins: deque[tuple[float, float]] = deque()  # (ts, r), increasing r
-        self.maxs: deque[tuple[float, float]] = deque()  # (ts, r), decreasing r
-        self.n = self.n_ret = self.n_imb = 0
-        self.s_r = self.s_r2 = self.s_sp = self.s_sp2 = self.s_imb = 0.0
+        self.entries: deque[Entry] = deque()
+        self.lows: deque[tuple[float, float]] = deque()  # (ts, log mid), increasing log mid
+        self.highs: deque[tuple[float, float]] = deque()  # (ts, log mid), decreasing log mid
+        self.n = self.n_mid = self.n_trade = 0
+        self.s_r2 = 0.0
 
-    def push(self, entry: tuple[float, bool, float, float, bool, float]) -> None:
-        ts, has_ret, r, sp, has_imb, imb = entry
+    def push(self, entry: Entry) -> None:
+        ts, r2, mid_moved, trade_moved, lm = entry
         self.entries.append(entry)
         self.n += 1
-        self.s_sp += sp
-        self.s_sp2 += sp * sp
-        if has_ret:
-            self.n_ret += 1
-            self.s_r += r
-            self.s_r2 += r * r
-            while self.mins and self.mins[-1][1] >= r:
-                self.mins.pop()
-            self.mins.append((ts, r))
-            while self.maxs and self.maxs[-1][1] <= r:
-                self.maxs.pop()
-            self.maxs.append((ts, r))
-        if has_imb:
-            self.n_imb += 1
-            self.s_imb += imb
+        self.n_mid += mid_moved
+        self.n_trade += trade_moved
+        self.s_r2 += r2
+        lows, highs = self.lows, self.highs
+        while lows and lows[-1][1] >= lm:
+            lows.pop()
+        lows.append((ts, lm))
+        while highs and highs[-1][1] <= lm:
+            highs.pop()
+        highs.append((ts, lm))
 
     def evict(self, now: float) -> None:
         cutoff = now - self.span
         entries = self.entries
         while entries and entries[0][0] <= cutoff:
-            ts, has_ret, r, sp, has_imb, imb = entries.popleft()
+            _, r2, mid_moved, trade_moved, _ = entries.popleft()
             self.n -= 1
-            self.s_sp -= sp
-            self.s_sp2 -= sp * sp
-            if has_ret:
-                self.n_ret -= 1
-                self.s_r -= r
-                self.s_r2 -= r * r
-            if has_imb:
-                self.n_imb -= 1
-                self.s_imb -= imb
-        while self.mins and self.mins[0][0] <= cutoff:
-            self.mins.popleft()
-        while self.maxs and self.maxs[0][0] <= cutoff:
-            self.maxs.popleft()
-        if self.n_ret == 0:  # clear rounding residue once the window holds no returns
-            self.s_r = self.s_r2 = 0.0
+            self.n_mid -= mid_moved
+            self.n_trade -= trade_moved
+            self.s_r2 -= r2
+        while self.lows[0][0] <= cutoff:  # the newest entry is never evicted: never empty
+            self.lows.popleft()
+        while self.highs[0][0] <= cutoff:
+            self.highs.popleft()
+        if self.n_mid == 0:  # clear rounding residue once the window holds no mid move
+            self.s_r2 = 0.0
 
     def values(self, seen_s: float) -> list[float]:
         n = self.n
-        mean_sp = self.s_sp / n
-        var_sp = max(self.s_sp2 / n - mean_sp * mean_sp, 0.0)
-        n_ret = self.n_ret
+        s_r2 = max(self.s_r2, 0.0)
+        seen = max(min(self.span, seen_s), MIN_SEEN_S)
         return [
-            math.sqrt(max(self.s_r2, 0.0)),
-            self.s_r / n_ret if n_ret else 0.0,
-            self.mins[0][1] if self.mins else 0.0,
-            self.maxs[0][1] if self.maxs else 0.0,
-            float(n),
-            n / max(min(self.span, seen_s), 1.0),
-            mean_sp,
-            math.sqrt(var_sp),
-            self.s_imb / self.n_imb if self.n_imb else 0.0,
+            math.sqrt(s_r2),
+            math.log(math.sqrt(s_r2 * VOL_UNIT_S / seen) + VOL_FLOOR),
+            self.highs[0][1] - self.lows[0][1],
+            n / seen,
+            self.n_trade / seen,
         ]
 
 
 class ProductState:
     """The windows of one product, since its last reset."""
 
-    __slots__ = ("windows", "last_ts", "last_mid", "since")
+    __slots__ = ("windows", "last_ts", "last_mid", "last_price", "since")
 
     def __init__(self, spans: Sequence[int]) -> None:
         self.windows = [_Window(float(s)) for s in spans]
         self.last_ts: float | None = None
         self.last_mid = 0.0
+        self.last_price = 0.0
         self.since = 0.0
 
 
@@ -151,14 +148,13 @@ class FeatureEngine:
         if reset:
             state.windows = [_Window(float(s)) for s in self.spans]
             state.since = ts
-        entry = (
-            ts,
-            not reset,
-            0.0 if reset else math.log(mid / state.last_mid),
-            _spread_bps(tick),
-            *_imbalance(tick),
-        )
-        state.last_ts, state.last_mid = ts, mid
+        lm = math.log(mid)
+        if reset:
+            entry = (ts, 0.0, False, False, lm)
+        else:
+            r = lm - math.log(state.last_mid)
+            entry = (ts, r * r, mid != state.last_mid, tick.price != state.last_price, lm)
+        state.last_ts, state.last_mid, state.last_price = ts, mid, tick.price
         seen = ts - state.since
         values: list[float] = []
         for window in state.windows:
@@ -166,22 +162,6 @@ class FeatureEngine:
             window.evict(ts)
             values.extend(window.values(seen))
         return FeatureRow(tick.product_id, ts, mid, values, reset)
-
-
-def _spread_bps(tick: Tick) -> float:
-    if tick.best_bid is None or tick.best_ask is None:
-        return 0.0
-    mid = (tick.best_bid + tick.best_ask) / 2.0
-    return (tick.best_ask - tick.best_bid) / mid * 1e4
-
-
-def _imbalance(tick: Tick) -> tuple[bool, float]:
-    if tick.bid_qty is None or tick.ask_qty is None:
-        return False, 0.0
-    total = tick.bid_qty + tick.ask_qty
-    if total <= 0:
-        return False, 0.0
-    return True, (tick.bid_qty - tick.ask_qty) / total
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """Scorers for both variants, and the safe artifact format of the ML model.
 
-The baseline is a calibrated monotone map from recent realized volatility to a probability
-(isotonic regression fitted on train), kept as plain JSON: breakpoints and probabilities.
+The baseline is a calibrated, strictly monotone map from recent realized volatility to a
+probability (a logistic function of its log, fitted on train), kept as plain JSON; versions
+trained before it keep their isotonic breakpoints and are still served. Every score is
+clipped to [ε, 1-ε]: no variant ever claims certainty.
 The ML model is a scikit-learn pipeline saved with skops and loaded only with the types
 listed in TRUSTED_TYPES, after its sha256 has been checked. Nothing here uses pickle.
 """
@@ -14,6 +16,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+from scipy.special import expit
+
+from predictions.core.evaluation import clip_probability
 
 log = logging.getLogger(__name__)
 
@@ -56,25 +61,36 @@ class Scorer(Protocol):
 
 @dataclass(frozen=True)
 class BaselineScorer:
-    """P(spike) = isotonic map of one volatility feature, fitted on train."""
+    """P(spike) = expit((log(x + floor) + offset) / scale) of one volatility feature, fitted on
+    train ("log_logistic"); or, for older versions, an isotonic map kept as breakpoints."""
 
     feature_index: int
-    x: np.ndarray
-    y: np.ndarray
     threshold: float
+    kind: str = "log_logistic"
+    floor: float = 1e-6
+    offset: float = 0.0
+    scale: float = 1.0
+    x: np.ndarray | None = None
+    y: np.ndarray | None = None
     variant: str = BASELINE
 
     @classmethod
     def from_params(cls, params: dict[str, Any], feature_names: list[str]) -> BaselineScorer:
-        return cls(
-            feature_index=feature_names.index(params["feature"]),
-            x=np.asarray(params["x"], dtype=np.float64),
-            y=np.asarray(params["y"], dtype=np.float64),
-            threshold=float(params["threshold"]),
-        )
+        index = feature_names.index(params["feature"])
+        if params.get("kind", "isotonic") == "isotonic":
+            return cls(feature_index=index, threshold=float(params["threshold"]),
+                       kind="isotonic", x=np.asarray(params["x"], dtype=np.float64),
+                       y=np.asarray(params["y"], dtype=np.float64))
+        return cls(feature_index=index, threshold=float(params["threshold"]),
+                   floor=float(params["floor"]), offset=float(params["offset"]),
+                   scale=float(params["scale"]))
 
     def score(self, X: np.ndarray) -> np.ndarray:
-        return np.interp(X[:, self.feature_index], self.x, self.y)
+        v = X[:, self.feature_index]
+        if self.kind == "isotonic":
+            return clip_probability(np.interp(v, self.x, self.y))
+        z = (np.log(np.maximum(v, 0.0) + self.floor) + self.offset) / self.scale
+        return clip_probability(expit(z))
 
 
 @dataclass(frozen=True)
@@ -90,8 +106,8 @@ class MLScorer:
 
     def score(self, X: np.ndarray) -> np.ndarray:
         if self.compiled is not None and len(X) <= self.compiled_max_rows:
-            return self.compiled.predict_proba1(X)
-        return np.ascontiguousarray(self.model.predict_proba(X)[:, 1])
+            return clip_probability(self.compiled.predict_proba1(X))
+        return clip_probability(np.ascontiguousarray(self.model.predict_proba(X)[:, 1]))
 
 
 def ml_scorer(model: Any, threshold: float, check_rows: np.ndarray) -> MLScorer:

@@ -1,17 +1,17 @@
 """Honest training and evaluation, with no Django.
 
-1. Labels: forward realized volatility over (t, t+H]; the spike threshold is a percentile of
-   the *train* part only.
-2. Split by time: train, then a purge gap of H, then test. Nothing is shuffled.
-3. Baseline: an isotonic (monotone, calibrated) map from 60 s realized volatility, on train.
-4. Train is cut into time-contiguous blocks with a purge gap of H around each. Candidates
-   (logistic regression, histogram gradient boosting) are compared walking forward: each
-   later block validates a model fitted on the blocks before it; the best pooled PR-AUC wins.
-5. Calibration: the kept model, refit on all of train, gets an isotonic map fitted on its
-   out-of-fold scores over the same folds, which cover the whole of train, so calm and
-   volatile sessions both shape the map (not just the last slice of train). The decision
-   threshold maximizes F1 on those calibrated out-of-fold probabilities.
-6. Both variants are evaluated on the test part, beside its prevalence.
+1. Sessions: a pause longer than the feature gap starts one (splits.session_ids).
+2. Held-out part: the last `test_fraction` of the labelled rows, cut at a session boundary
+   where one is near (splits.split_rows; rows and sessions on each side are reported, a split
+   too small on either side is refused). It is walked forward in blocks of whole sessions:
+   each block is predicted by models fitted only on the rows before it, less a purge gap of
+   the horizon. Every threshold — the label's percentile threshold, the link's calibration,
+   the decision threshold — is fitted on that fold's train rows only.
+3. Model choice: the candidates (volmodels.CANDIDATES) are compared on the pooled walk-forward
+   predictions: the best Brier among those whose PR-AUC is within 0.02 of the best.
+4. Refit: the chosen model and the baseline are refit on *all* rows with the same procedure,
+   and that is what is registered. The metrics say which numbers are held-out (walk-forward)
+   and which are in-sample (the refit).
 """
 
 from __future__ import annotations
@@ -21,40 +21,32 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-from sklearn.model_selection import cross_val_predict
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import QuantileTransformer
 
+from predictions.core import volmodels
+from predictions.core.evaluation import regime_of, scores, variant_report
 from predictions.core.features import FeatureFrame
 from predictions.core.labels import forward_realized_vol, spike_labels
 from predictions.core.scorers import BaselineScorer, MLScorer
+from predictions.core.splits import (
+    Fold,
+    NotEnoughData,
+    Split,
+    session_ids,
+    split_rows,
+    walk_forward,
+)
+
+__all__ = ["NotEnoughData", "TrainResult", "train", "evaluate_model", "best_f1_threshold"]
 
 BASELINE_FEATURE = "rv_60s"
-REGIME_FEATURE = "rv_300s"  # calm vs volatile, for the calibration report
 MIN_TRAIN_ROWS = 500
 MIN_TEST_ROWS = 200
 MIN_POSITIVES = 10
 REFERENCE_SAMPLE_ROWS = 2000
-CALIBRATION_FOLDS = 4
+WALK_FORWARD_BLOCKS = 8
+SELECTION_PR_AUC_SLACK = 0.02
 
 Progress = Callable[[str], None]
-
-
-class NotEnoughData(ValueError):
-    """The data cannot support an honest split; the text says how much is needed."""
-
-
-@dataclass
-class Split:
-    train: np.ndarray  # row indices
-    test: np.ndarray
-    cut_ts: float
-    purge_s: float
 
 
 @dataclass
@@ -66,33 +58,31 @@ class TrainResult:
     label_threshold: float
     feature_names: list[str]
     metrics: dict[str, Any]
-    train_span: tuple[float, float]
-    test_span: tuple[float, float]
+    train_span: tuple[float, float]  # the refit: every labelled row
+    test_span: tuple[float, float]  # the held-out (walk-forward) part
     reference_sample: list[list[float]] = field(default_factory=list)
 
 
-def time_split(ts: np.ndarray, test_fraction: float, purge_s: float) -> Split:
-    """Train is before the cut minus the purge gap, test after the cut: nothing overlaps."""
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError("test fraction must be between 0 and 1")
-    start, end = float(np.min(ts)), float(np.max(ts))
-    cut = start + (end - start) * (1.0 - test_fraction)
-    train = np.flatnonzero(ts <= cut - purge_s)
-    test = np.flatnonzero(ts > cut)
-    return Split(train=train, test=test, cut_ts=cut, purge_s=purge_s)
+@dataclass
+class Labelled:
+    """The labelled rows of a frame, in time order."""
+
+    ts: np.ndarray
+    X: np.ndarray
+    fwd: np.ndarray
+    sessions: np.ndarray
+    names: list[str]
 
 
-def purged_time_folds(ts: np.ndarray, k: int, purge_s: float) -> list[tuple[np.ndarray, np.ndarray]]:
-    """k time-contiguous test blocks that partition the rows; each fold trains on the rows
-    more than `purge_s` away from its block on either side."""
-    edges = np.quantile(ts, np.linspace(0.0, 1.0, k + 1))
-    folds = []
-    for j in range(k):
-        lo, hi = edges[j], edges[j + 1]
-        test = np.flatnonzero((ts >= lo) & ((ts < hi) if j < k - 1 else (ts <= hi)))
-        train = np.flatnonzero((ts < lo - purge_s) | (ts > hi + purge_s))
-        folds.append((train, test))
-    return folds
+@dataclass
+class Fitted:
+    """Both variants fitted on one train part, with the thresholds fitted there."""
+
+    label_threshold: float
+    model: Any
+    ml_threshold: float
+    baseline_params: dict[str, Any]
+    regime_edges: np.ndarray
 
 
 def best_f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
@@ -107,207 +97,203 @@ def best_f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
     return float(ps[int(np.argmax(f1))])
 
 
-def evaluate(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float | None]:
-    pred = p >= threshold
-    tp = int(np.sum(pred & (y == 1)))
-    both_classes = 0 < y.sum() < len(y)
-    return {
-        "pr_auc": float(average_precision_score(y, p)) if both_classes else None,
-        "roc_auc": float(roc_auc_score(y, p)) if both_classes else None,
-        "brier": float(brier_score_loss(y, p)),
-        "precision": tp / int(pred.sum()) if pred.any() else 0.0,
-        "recall": tp / int(y.sum()) if y.any() else 0.0,
-        "threshold": float(threshold),
-    }
+def labelled_rows(frame: FeatureFrame, horizon_s: float, gap_s: float) -> Labelled:
+    """Rows whose forward horizon is observed, in time order, with their session ids (sessions
+    are cut on every row, labelled or not, so a gap anywhere separates them)."""
+    fwd = forward_realized_vol(frame, horizon_s)
+    order = np.argsort(frame.ts, kind="stable")
+    sessions = session_ids(frame.ts[order], gap_s)
+    keep = order[~np.isnan(fwd[order])]
+    kept_sessions = sessions[~np.isnan(fwd[order])]
+    return Labelled(frame.ts[keep], frame.X[keep], fwd[keep], kept_sessions, list(frame.names))
 
 
-def calibration_by_regime(y: np.ndarray, p: np.ndarray, regime: np.ndarray,
-                          edges: np.ndarray) -> dict[str, dict[str, float]]:
-    """Mean predicted probability beside the observed spike rate, per volatility regime
-    (terciles of `regime` on train): calibration must hold in calm and volatile markets."""
+def level_column(names: list[str]) -> int:
+    """The regime measure: log_vol of the longest window."""
+    cols = [i for i, n in enumerate(names) if n.startswith("log_vol_")]
+    if not cols:
+        raise ValueError("the features have no log_vol_<window>s column")
+    return max(cols, key=lambda i: int(names[i].rsplit("_", 1)[1].rstrip("s")))
+
+
+def fit_variants(data: Labelled, rows: np.ndarray, percentile: float, algorithm: str,
+                 seed: int) -> Fitted:
+    """The label threshold, the ML model and the baseline, all from `rows` alone."""
+    fwd = data.fwd[rows]
+    c = float(np.percentile(fwd, percentile))
+    y = spike_labels(fwd, c)
+    if y.sum() < MIN_POSITIVES:
+        raise NotEnoughData(f"a train part has {int(y.sum())} spikes; needs at least "
+                            f"{MIN_POSITIVES}")
+    X = data.X[rows]
+    model = volmodels.CANDIDATES[algorithm](X, fwd, y, c, data.names, seed)
+    ml_p = MLScorer(model, 0.5).score(X)
+    bcol = data.names.index(BASELINE_FEATURE)
+    params = volmodels.baseline_params(X[:, bcol], fwd, y, c, BASELINE_FEATURE)
+    base_p = BaselineScorer.from_params({**params, "threshold": 0.5}, data.names).score(X)
+    params["threshold"] = best_f1_threshold(y, base_p)
+    edges = np.quantile(X[:, level_column(data.names)], [1 / 3, 2 / 3])
+    return Fitted(c, model, best_f1_threshold(y, ml_p), params, edges)
+
+
+def _predict(data: Labelled, fitted: Fitted, rows: np.ndarray) -> dict[str, np.ndarray]:
+    X = data.X[rows]
+    return {"y": spike_labels(data.fwd[rows], fitted.label_threshold),
+            "ml": MLScorer(fitted.model, fitted.ml_threshold).score(X),
+            "ml_t": np.full(len(rows), fitted.ml_threshold),
+            "baseline": BaselineScorer.from_params(fitted.baseline_params, data.names).score(X),
+            "baseline_t": np.full(len(rows), fitted.baseline_params["threshold"]),
+            "regime": regime_of(X[:, level_column(data.names)], fitted.regime_edges),
+            "rv": X[:, data.names.index(BASELINE_FEATURE)], "row": rows}
+
+
+def _pool(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _fold_row(data: Labelled, fold: Fold, fitted: Fitted, got: dict) -> dict[str, Any]:
+    return {"train_rows": int(len(fold.train)),
+            "train_sessions": int(len(np.unique(data.sessions[fold.train]))),
+            "test_rows": int(len(fold.test)),
+            "test_sessions": int(len(np.unique(data.sessions[fold.test]))),
+            "test_start": float(data.ts[fold.test[0]]),
+            "label_threshold": fitted.label_threshold,
+            "prevalence": float(got["y"].mean()),
+            "ml": scores(got["y"], got["ml"], got["ml_t"]),
+            "baseline": scores(got["y"], got["baseline"], got["baseline_t"]),
+            "rv_60s": scores(got["y"], got["rv"], None)}
+
+
+def walk_forward_all(data: Labelled, folds: list[Fold], percentile: float, seed: int,
+                     say: Progress) -> dict[str, tuple[dict, list]]:
+    """Every candidate walked forward: pooled predictions and per-fold rows."""
     out = {}
-    bins = np.digitize(regime, edges)
-    for b, name in enumerate(("calm", "normal", "volatile")):
-        mask = bins == b
-        if mask.any():
-            out[name] = {"rows": int(mask.sum()), "mean_predicted": float(p[mask].mean()),
-                         "observed_rate": float(y[mask].mean())}
+    for name in volmodels.CANDIDATES:
+        parts, rows = [], []
+        for k, fold in enumerate(folds, 1):
+            say(f"walk-forward {name}, fold {k}/{len(folds)}")
+            fitted = fit_variants(data, fold.train, percentile, name, seed)
+            got = _predict(data, fitted, fold.test)
+            parts.append(got)
+            rows.append(_fold_row(data, fold, fitted, got))
+        out[name] = (_pool(parts), rows)
     return out
 
 
-def variant_report(y: np.ndarray, scored: dict[str, tuple[np.ndarray, float]],
-                   regime: np.ndarray, edges: np.ndarray) -> dict[str, Any]:
-    """Metrics at each variant's threshold, and calibration by regime, on the same rows."""
-    report: dict[str, Any] = {name: evaluate(y, p, t) for name, (p, t) in scored.items()}
-    report["calibration"] = {name: calibration_by_regime(y, p, regime, edges)
-                             for name, (p, _) in scored.items()}
-    return report
+def choose(pooled: dict[str, dict[str, Any]]) -> str:
+    """Ranking first, then calibration: the best Brier among candidates whose PR-AUC is within
+    SELECTION_PR_AUC_SLACK of the best (ties go to the simplest, listed first)."""
+    best = max((s["pr_auc"] or 0.0) for s in pooled.values())
+    close = [n for n, s in pooled.items() if (s["pr_auc"] or 0.0) >= best - SELECTION_PR_AUC_SLACK]
+    return min(close, key=lambda n: (pooled[n]["brier"], list(pooled).index(n)))
 
 
-def fit_baseline(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(x, y)
-    bx, by = iso.X_thresholds_, iso.y_thresholds_
-    threshold = best_f1_threshold(y, np.interp(x, bx, by))
-    return {"feature": BASELINE_FEATURE, "x": bx.tolist(), "y": by.tolist(),
-            "threshold": threshold}
-
-
-CANDIDATES: dict[str, Callable[[int], Any]] = {
-    "logistic": lambda seed: Pipeline([
-        ("quantile", QuantileTransformer(n_quantiles=200, output_distribution="normal",
-                                         subsample=100_000, random_state=seed)),
-        ("logit", LogisticRegression(C=0.5, max_iter=2000)),
-    ]),
-    "hist_gradient_boosting": lambda seed: HistGradientBoostingClassifier(
-        max_iter=200, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=200,
-        l2_regularization=1.0, random_state=seed),
-}
-
-
-def walk_forward_folds(folds: list) -> list[tuple[np.ndarray, np.ndarray]]:
-    """From time-ordered purged folds: validate each block on a model fitted on the blocks
-    before it only (as in production, the model never sees the future)."""
-    out = []
-    for j in range(1, len(folds)):
-        test = folds[j][1]
-        train = np.intersect1d(folds[j][0], np.concatenate([f[1] for f in folds[:j]]))
-        out.append((train, test))
-    return out
-
-
-def select_candidate(X: np.ndarray, y: np.ndarray, folds: list, seed: int, say: Progress
-                     ) -> tuple[str, dict[str, float]]:
-    """Walk forward through the purged time folds of train (every validation block is later
-    than what its model was fitted on) and keep the candidate with the best pooled PR-AUC."""
-    scores: dict[str, float] = {}
-    steps = walk_forward_folds(folds)
-    for name, make in CANDIDATES.items():
-        say(f"validating {name} walking forward over {len(steps)} time blocks")
-        ys, ps = [], []
-        for train_idx, val_idx in steps:
-            if len(np.unique(y[train_idx])) < 2:
-                continue  # an early block without spikes cannot fit a classifier
-            model = make(seed).fit(X[train_idx], y[train_idx])
-            ys.append(y[val_idx])
-            ps.append(model.predict_proba(X[val_idx])[:, 1])
-        if not ys:
-            scores[name] = 0.0
-            continue
-        y_val, p_val = np.concatenate(ys), np.concatenate(ps)
-        scores[name] = float(average_precision_score(y_val, p_val)) if y_val.any() else 0.0
-    # Ties (no usable validation) go to the first, simplest candidate.
-    return max(scores, key=lambda n: (scores[n], -list(CANDIDATES).index(n))), scores
-
-
-def fit_calibrated(name: str, X: np.ndarray, y: np.ndarray, folds: list, seed: int,
-                   say: Progress) -> tuple[CalibratedClassifierCV, np.ndarray]:
-    """The chosen model refit on all of train, with an isotonic map fitted on its out-of-fold
-    scores over the purged folds (which cover all of train); also returns the calibrated
-    out-of-fold probabilities."""
-    say(f"calibrating {name} on {len(folds)} purged time folds")
-    for j, (train_idx, _) in enumerate(folds):
-        if len(np.unique(y[train_idx])) < 2:
-            raise NotEnoughData(f"calibration fold {j + 1} of {len(folds)} trains on no spikes; "
-                                "train needs spikes spread over more of its time span")
-    model = CalibratedClassifierCV(CANDIDATES[name](seed), method="isotonic", cv=folds,
-                                   ensemble=False).fit(X, y)
-    oof = cross_val_predict(CANDIDATES[name](seed), X, y, cv=folds, method="decision_function")
-    calibrator = model.calibrated_classifiers_[0].calibrators[0]
-    return model, np.clip(calibrator.predict(oof), 0.0, 1.0)
+def held_out_split(data: Labelled, test_fraction: float, horizon_s: float
+                   ) -> tuple[Split, list[Fold]]:
+    """The held-out split (rows and sessions on each side) and its walk-forward folds."""
+    split = split_rows(data.ts, data.sessions, test_fraction, horizon_s,
+                       min_train=MIN_TRAIN_ROWS, min_test=MIN_TEST_ROWS)
+    block_rows = max(MIN_TEST_ROWS, len(split.test) // WALK_FORWARD_BLOCKS)
+    folds = walk_forward(data.ts, data.sessions, int(split.test[0]), block_rows, horizon_s,
+                         min_train=MIN_TRAIN_ROWS)
+    if not folds:
+        raise NotEnoughData(f"no walk-forward fold has {MIN_TRAIN_ROWS} train rows; "
+                            f"{split.describe()}")
+    return split, folds
 
 
 def train(frame: FeatureFrame, *, horizon_s: float, percentile: float, test_fraction: float,
-          seed: int = 0, say: Progress = lambda _: None) -> TrainResult:
-    fwd = forward_realized_vol(frame, horizon_s)
-    labelled = ~np.isnan(fwd)
-    ts, X, fwd = frame.ts[labelled], frame.X[labelled], fwd[labelled]
-    if len(ts) < MIN_TRAIN_ROWS + MIN_TEST_ROWS:
-        raise NotEnoughData(
-            f"{len(ts)} labelled rows; an honest split needs at least "
-            f"{MIN_TRAIN_ROWS + MIN_TEST_ROWS} (plus a {horizon_s:g} s purge gap)"
-        )
-    split = time_split(ts, test_fraction, purge_s=horizon_s)
-    if len(split.train) < MIN_TRAIN_ROWS or len(split.test) < MIN_TEST_ROWS:
-        raise NotEnoughData(
-            f"split gives {len(split.train)} train / {len(split.test)} test rows; needs at "
-            f"least {MIN_TRAIN_ROWS} / {MIN_TEST_ROWS}"
-        )
-    label_threshold = float(np.percentile(fwd[split.train], percentile))
-    y = spike_labels(fwd, label_threshold)
-    X_tr, y_tr, ts_tr = X[split.train], y[split.train], ts[split.train]
-    if y_tr.sum() < MIN_POSITIVES:
-        raise NotEnoughData(f"train has {int(y_tr.sum())} spikes; needs at least {MIN_POSITIVES}")
-
-    say("fitting the baseline")
-    bcol = frame.names.index(BASELINE_FEATURE)
-    baseline_params = fit_baseline(X_tr[:, bcol], y_tr)
-    baseline = BaselineScorer.from_params(baseline_params, frame.names)
-    folds = purged_time_folds(ts_tr, CALIBRATION_FOLDS, horizon_s)
-    algorithm, validation = select_candidate(X_tr, y_tr, folds, seed, say)
-    model, oof_p = fit_calibrated(algorithm, X_tr, y_tr, folds, seed, say)
-    ml = MLScorer(model, best_f1_threshold(y_tr, oof_p))
-
-    say("evaluating on test")
-    X_te, y_te = X[split.test], y[split.test]
-    if not y_te.any():
-        raise NotEnoughData(f"the test period ({len(y_te)} rows) has no spike, so PR-AUC and "
-                            "recall are undefined; use more data or a larger --test-fraction")
-    p_ml, p_base = ml.score(X_te), baseline.score(X_te)
-    rcol = frame.names.index(REGIME_FEATURE)
-    regime_edges = np.quantile(X_tr[:, rcol], [1 / 3, 2 / 3])
-    metrics = {
-        "n_rows": int(len(split.test)),
-        "n_train_rows": int(len(split.train)),
-        "prevalence": float(y_te.mean()),
-        "train_prevalence": float(y_tr.mean()),
-        "horizon_s": horizon_s,
-        "percentile": percentile,
-        "label_threshold": label_threshold,
-        "purge_s": horizon_s,
-        "algorithm": algorithm,
-        "validation_pr_auc": validation,
-        **variant_report(y_te, {"ml": (p_ml, ml.threshold),
-                                "baseline": (p_base, baseline.threshold)},
-                         X_te[:, rcol], regime_edges),
-    }
+          gap_s: float = 30.0, seed: int = 0, say: Progress = lambda _: None) -> TrainResult:
+    data = labelled_rows(frame, horizon_s, gap_s)
+    if len(data.ts) < MIN_TRAIN_ROWS + MIN_TEST_ROWS:
+        raise NotEnoughData(f"{len(data.ts)} labelled rows; an honest split needs at least "
+                            f"{MIN_TRAIN_ROWS + MIN_TEST_ROWS} (plus a {horizon_s:g} s purge gap)")
+    split, folds = held_out_split(data, test_fraction, horizon_s)
+    candidates = walk_forward_all(data, folds, percentile, seed, say)
+    ys = candidates[next(iter(candidates))][0]["y"]
+    if not ys.any():
+        raise NotEnoughData(f"the held-out test period ({len(ys)} rows) has no spike at its "
+                            "train thresholds, so PR-AUC and recall are undefined; use more "
+                            "data or a larger --test-fraction")
+    pooled = {n: scores(p["y"], p["ml"], p["ml_t"]) for n, (p, _) in candidates.items()}
+    algorithm = choose(pooled)
+    got, fold_rows = candidates[algorithm]
+    say(f"refitting {algorithm} on all {len(data.ts)} rows")
+    everything = np.arange(len(data.ts))
+    refit = fit_variants(data, everything, percentile, algorithm, seed)
+    metrics = held_out_metrics(data, got, fold_rows, split, pooled, algorithm)
+    metrics.update(horizon_s=horizon_s, percentile=percentile,
+                   label_threshold=refit.label_threshold, purge_s=horizon_s,
+                   refit=refit_metrics(data, refit))
     rng = np.random.default_rng(seed)
-    take = rng.choice(len(split.train), size=min(REFERENCE_SAMPLE_ROWS, len(split.train)),
-                      replace=False)
+    take = rng.choice(len(data.ts), size=min(REFERENCE_SAMPLE_ROWS, len(data.ts)), replace=False)
+    tested = np.concatenate([f.test for f in folds])
     return TrainResult(
-        model=model,
-        algorithm=algorithm,
-        ml_threshold=ml.threshold,
-        baseline_params=baseline_params,
-        label_threshold=label_threshold,
-        feature_names=list(frame.names),
-        metrics=metrics,
-        train_span=(float(ts_tr.min()), float(ts_tr.max())),
-        test_span=(float(ts[split.test].min()), float(ts[split.test].max())),
-        reference_sample=X_tr[np.sort(take)].tolist(),
+        model=refit.model, algorithm=algorithm, ml_threshold=refit.ml_threshold,
+        baseline_params=refit.baseline_params, label_threshold=refit.label_threshold,
+        feature_names=list(data.names), metrics=metrics,
+        train_span=(float(data.ts[0]), float(data.ts[-1])),
+        test_span=(float(data.ts[tested].min()), float(data.ts[tested].max())),
+        reference_sample=data.X[np.sort(take)].tolist(),
     )
+
+
+def held_out_metrics(data: Labelled, got: dict, fold_rows: list, split: Split,
+                     pooled: dict, algorithm: str) -> dict[str, Any]:
+    """The walk-forward numbers of the chosen model beside the baseline, pooled and per fold."""
+    report = variant_report(got["y"], {"ml": (got["ml"], got["ml_t"]),
+                                       "baseline": (got["baseline"], got["baseline_t"])},
+                            got["regime"])
+    return {
+        "n_rows": int(len(got["y"])),
+        "n_train_rows": int(len(split.train)),
+        "split": {"train_rows": int(len(split.train)), "train_sessions": split.train_sessions,
+                  "test_rows": int(len(split.test)), "test_sessions": split.test_sessions,
+                  "purge_s": split.purge_s, "folds": len(fold_rows)},
+        "algorithm": algorithm,
+        "validation_pr_auc": {n: s["pr_auc"] for n, s in pooled.items()},
+        "validation_brier": {n: s["brier"] for n, s in pooled.items()},
+        "rv_60s_pr_auc": scores(got["y"], got["rv"], None)["pr_auc"],
+        "folds": fold_rows,
+        "metrics_source": {
+            "held_out_walk_forward": ["ml", "baseline", "prevalence", "n_rows", "pr_curves",
+                                      "reliability", "reliability_by_regime", "calibration",
+                                      "folds", "validation_pr_auc", "validation_brier",
+                                      "rv_60s_pr_auc"],
+            "refit_in_sample": ["refit", "train_prevalence", "label_threshold"]},
+        **report,
+    }
+
+
+def refit_metrics(data: Labelled, refit: Fitted) -> dict[str, Any]:
+    """In-sample numbers of the registered (refit) model: not a held-out measure, but they
+    show the refit kept the shape the walk-forward measured (and its thresholds)."""
+    got = _predict(data, refit, np.arange(len(data.ts)))
+    return {"rows": int(len(data.ts)), "sessions": int(len(np.unique(data.sessions))),
+            "label_threshold": refit.label_threshold, "ml_threshold": refit.ml_threshold,
+            "baseline_threshold": refit.baseline_params["threshold"],
+            "prevalence": float(got["y"].mean()),
+            "ml": scores(got["y"], got["ml"], got["ml_t"]),
+            "baseline": scores(got["y"], got["baseline"], got["baseline_t"])}
 
 
 def evaluate_model(frame: FeatureFrame, *, model: Any, ml_threshold: float,
                    baseline_params: dict[str, Any], label_threshold: float,
-                   horizon_s: float) -> dict[str, Any]:
+                   horizon_s: float, gap_s: float = 30.0) -> dict[str, Any]:
     """Score a trained version on new data under its own labelling rules (its horizon and the
-    spike threshold fixed on its training period): ML beside the baseline on the same rows."""
-    fwd = forward_realized_vol(frame, horizon_s)
-    labelled = ~np.isnan(fwd)
-    if labelled.sum() < MIN_TEST_ROWS:
-        raise NotEnoughData(f"{int(labelled.sum())} labelled rows; evaluation needs at least "
+    spike threshold fixed on its training data): ML beside the baseline and the raw rv_60s
+    ranking on the same rows. Regimes are the terciles of this data's volatility level."""
+    data = labelled_rows(frame, horizon_s, gap_s)
+    if len(data.ts) < MIN_TEST_ROWS:
+        raise NotEnoughData(f"{len(data.ts)} labelled rows; evaluation needs at least "
                             f"{MIN_TEST_ROWS}")
-    X, y = frame.X[labelled], spike_labels(fwd[labelled], label_threshold)
-    baseline = BaselineScorer.from_params(baseline_params, frame.names)
-    ml = MLScorer(model, ml_threshold)
-    p_ml, p_base = ml.score(X), baseline.score(X)
-    rcol = frame.names.index(REGIME_FEATURE)
-    edges = np.quantile(X[:, rcol], [1 / 3, 2 / 3])
-    return {
-        "n_rows": int(len(y)),
-        "prevalence": float(y.mean()),
-        "horizon_s": horizon_s,
-        "label_threshold": label_threshold,
-        **variant_report(y, {"ml": (p_ml, ml.threshold), "baseline": (p_base, baseline.threshold)},
-                         X[:, rcol], edges),
-    }
+    level = data.X[:, level_column(data.names)]
+    fitted = Fitted(label_threshold, model, ml_threshold, baseline_params,
+                    np.quantile(level, [1 / 3, 2 / 3]))
+    got = _predict(data, fitted, np.arange(len(data.ts)))
+    report = variant_report(got["y"], {"ml": (got["ml"], got["ml_t"]),
+                                       "baseline": (got["baseline"], got["baseline_t"])},
+                            got["regime"])
+    return {"n_rows": int(len(data.ts)), "sessions": int(len(np.unique(data.sessions))),
+            "horizon_s": horizon_s, "label_threshold": label_threshold,
+            "rv_60s_pr_auc": scores(got["y"], got["rv"], None)["pr_auc"], **report}

@@ -113,3 +113,24 @@ def test_streaming_features_equal_batch_features_on_a_replay_with_a_gap(
         features = streamed[(frame.product_id[i], round(float(frame.ts[i]), 6))]
         np.testing.assert_allclose([features[n] for n in frame.names], frame.X[i],
                                    rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.django_db
+def test_train_and_evaluate_on_a_recorded_advanced_trade_fixture(tmp_path):
+    """The project's own Advanced Trade fixture (simulated, two sessions): training reports
+    rows and sessions on both sides, and evaluate adds the raw rv_60s ranking."""
+    from pathlib import Path
+
+    fixture = str(Path(__file__).resolve().parents[1] / "fixtures" / "advanced_trade_sim.ndjson.gz")
+    out = tmp_path / "train.json"
+    call_command("train", data=[fixture], test_fraction=0.5, activate=True, json_out=str(out),
+                 verbosity=0)
+    report = json.loads(out.read_text())
+    split = report["split"]
+    assert split["train_rows"] >= 500 and split["test_rows"] >= 200
+    assert split["train_sessions"] >= 1 and split["test_sessions"] >= 1
+    assert report["refit"]["sessions"] == 2
+    evaluated = tmp_path / "eval.json"
+    call_command("evaluate", data=[fixture], json_out=str(evaluated), verbosity=0)
+    metrics = json.loads(evaluated.read_text())
+    assert metrics["rv_60s_pr_auc"] is not None and metrics["sessions"] == 2

@@ -46,13 +46,15 @@ class Command(BaseCommand):
             metrics = evaluate_model(frame, model=model, ml_threshold=version.threshold,
                                      baseline_params=version.baseline_params,
                                      label_threshold=version.label_threshold,
-                                     horizon_s=version.horizon_s)
+                                     horizon_s=version.horizon_s,
+                                     gap_s=settings.FEATURE_GAP_SECONDS)
         except (datasets.DataError, NotEnoughData) as exc:
             raise CommandError(str(exc)) from None
         ml, base = metrics["ml"], metrics["baseline"]
         self.stdout.write(
             f"{version} on {source}: {metrics['n_rows']} rows, prevalence "
-            f"{metrics['prevalence']:.3f}\n"
+            f"{metrics['prevalence']:.3f}; raw rv_60s ranking PR-AUC "
+            f"{_f(metrics['rv_60s_pr_auc'])}\n"
             f"  ml       PR-AUC {_f(ml['pr_auc'])}  ROC-AUC {_f(ml['roc_auc'])}  Brier "
             f"{ml['brier']:.4f}  precision {ml['precision']:.3f}  recall {ml['recall']:.3f}\n"
             f"  baseline PR-AUC {_f(base['pr_auc'])}  ROC-AUC {_f(base['roc_auc'])}  Brier "

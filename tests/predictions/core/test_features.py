@@ -12,8 +12,10 @@ from predictions.core.ticks import Tick
 WINDOWS = [30, 60, 300]
 
 
-def tick(pid: str, ts: float, mid: float, spread: float = 0.02, bq: float = 1.0, aq: float = 1.0):
-    return Tick(pid, ts, mid, mid - spread / 2, mid + spread / 2, bq, aq, 10.0, None)
+def tick(pid: str, ts: float, mid: float, spread: float = 0.02, price: float | None = None):
+    """A ticker as Advanced Trade sends it: a trade price beside the top of book."""
+    return Tick(pid, ts, mid if price is None else price, mid - spread / 2, mid + spread / 2,
+                None, None, 10.0, None)
 
 
 def brute_force(ticks: list[Tick], at: int, window: float, gap_s: float) -> dict[str, float]:
@@ -28,19 +30,15 @@ def brute_force(ticks: list[Tick], at: int, window: float, gap_s: float) -> dict
     now = own[-1].ts
     inside = [i for i, t in enumerate(own) if t.ts > now - window]
     rets = [math.log(own[i].mid / own[i - 1].mid) for i in inside if i > 0]
-    spreads = [(own[i].best_ask - own[i].best_bid) / own[i].mid * 1e4 for i in inside]
-    imbs = [(own[i].bid_qty - own[i].ask_qty) / (own[i].bid_qty + own[i].ask_qty) for i in inside]
-    seen = now - own[0].ts
+    log_mids = [math.log(own[i].mid) for i in inside]
+    seen = max(min(window, now - own[0].ts), 1.0)
+    rv = math.sqrt(sum(r * r for r in rets))
     return {
-        "rv": math.sqrt(sum(r * r for r in rets)),
-        "ret_mean": sum(rets) / len(rets) if rets else 0.0,
-        "ret_min": min(rets) if rets else 0.0,
-        "ret_max": max(rets) if rets else 0.0,
-        "n_ticks": float(len(inside)),
-        "intensity": len(inside) / max(min(window, seen), 1.0),
-        "spread_mean_bps": float(np.mean(spreads)),
-        "spread_std_bps": float(np.std(spreads)),
-        "imbalance": float(np.mean(imbs)),
+        "rv": rv,
+        "log_vol": math.log(math.sqrt(rv * rv * 60.0 / seen) + 1e-6),
+        "range": max(log_mids) - min(log_mids),
+        "intensity": len(inside) / seen,
+        "trade_moves": sum(own[i].price != own[i - 1].price for i in inside if i > 0) / seen,
     }
 
 
@@ -49,9 +47,11 @@ def test_streaming_features_match_a_brute_force_recomputation():
     ticks, ts, mid = [], 1000.0, 100.0
     for i in range(400):
         ts += float(rng.exponential(1.5)) + (45.0 if i == 200 else 0.0)  # one gap
-        mid *= math.exp(float(rng.normal(0, 0.001)))
-        ticks.append(tick("BTC-USD", ts, mid, spread=float(rng.uniform(0.01, 0.05)),
-                          bq=float(rng.uniform(0.1, 2)), aq=float(rng.uniform(0.1, 2))))
+        if rng.random() < 0.6:  # quotes often stand still between trades
+            mid *= math.exp(float(rng.normal(0, 0.001)))
+        spread = float(rng.uniform(0.01, 0.05))
+        price = mid + spread / 2 * float(rng.choice([-1.0, 1.0]))  # trades at the bid or ask
+        ticks.append(tick("BTC-USD", ts, mid, spread=spread, price=price))
     engine = FeatureEngine(WINDOWS, gap_s=30.0)
     names = feature_names(WINDOWS)
     for i, t in enumerate(ticks):
@@ -71,8 +71,9 @@ def test_a_gap_resets_the_windows():
     row = engine.update(tick("BTC-USD", 100.0 + 9 + 31, 150.0))
     assert row.reset
     values = dict(zip(feature_names(WINDOWS), row.values))
-    assert values["n_ticks_300s"] == 1.0
+    assert values["intensity_300s"] == 1.0  # one tick over the minimum second seen
     assert values["rv_300s"] == 0.0  # the jump across the gap is not a return
+    assert values["range_300s"] == 0.0
 
 
 def test_an_out_of_order_tick_is_skipped_and_counted():
