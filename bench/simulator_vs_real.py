@@ -84,14 +84,14 @@ def rv60_shares(ticks: list[Tick]) -> list[float]:
     return [round(float(c) / len(rv), 5) for c in counts]
 
 
-def sample_path(ticks: list[Tick], hours: float = 2.0) -> dict:
-    """The simulated BTC-USD rv_60s every 10 s over the first hours, and where a spike (60 s
-    forward rv at or above the real P90) begins."""
-    mine = [t for t in ticks if t.product_id == "BTC-USD" and t.ts < ticks[0].ts + hours * 3600]
+def sample_path(ticks: list[Tick], step_s: float = 20.0) -> dict:
+    """The simulated BTC-USD rv_60s every `step_s` over the whole run, and where a spike
+    (60 s forward rv at or above the real P90) begins."""
+    mine = [t for t in ticks if t.product_id == "BTC-USD"]
     frame = batch_features(mine, [60], 30.0)
     rv = frame.X[:, frame.names.index("rv_60s")]
     spike = forward_realized_vol(frame, 60.0) >= REAL_SPIKE_THRESHOLD
-    grid = np.arange(frame.ts[0], frame.ts[-1], 10.0)
+    grid = np.arange(frame.ts[0], frame.ts[-1], step_s)
     at = np.searchsorted(frame.ts, grid, side="right") - 1
     starts = grid[1:][spike[at][1:] & ~spike[at][:-1]]
     return {"rv60": [[float(t), round(float(v) * 1e4, 4)] for t, v in zip(grid, rv[at])],
@@ -130,8 +130,8 @@ def write_docs(data: dict) -> None:
         y_label="share of ticks") + "\n")
     path = data["sample_path"]
     (DOCS / "simulator_path.svg").write_text(line_chart_svg(
-        {"simulated BTC-USD rv_60s": [tuple(p) for p in path["rv60"]]},
-        title="Simulated rv_60s over two hours, spike starts marked",
+        {"rv_60s": [tuple(p) for p in path["rv60"]]},
+        title="Simulated BTC-USD rv_60s (every 20 s), spike starts marked",
         x_label="simulated time (UTC)", y_label="rv_60s (bps)", x_is_time=True,
         markers={"spike starts (forward rv ≥ real P90)": path["spike_starts"]}) + "\n")
     print(f"wrote {DOCS / 'simulator_vs_real.json'}, simulator_rv60.svg, simulator_path.svg")

@@ -9,6 +9,7 @@ from predictions.admin_charts import NO_DATA, curve_data
 from predictions.models import ModelVersion
 
 pytestmark = pytest.mark.django_db
+CHART = 'viewBox="0 0 640 400"'  # our charts; the admin's own icons are SVGs too
 
 CURVES = {
     "prevalence": 0.1,
@@ -30,7 +31,7 @@ def test_a_version_with_curve_data_shows_both_charts(client, staff_user, model_v
     ModelVersion.objects.filter(pk=model_version.pk).update(
         metrics={**model_version.metrics, **CURVES})
     page = change_page(client, staff_user, model_version)
-    assert page.count("<svg") == 2
+    assert page.count(CHART) == 2
     assert "PR curve on test" in page and "Reliability on test" in page
     assert "prevalence 0.100" in page
     assert NO_DATA not in page
@@ -42,7 +43,7 @@ def test_a_version_without_curve_data_says_so(client, staff_user, model_version)
     ModelVersion.objects.filter(pk=model_version.pk).update(metrics=metrics)
     page = change_page(client, staff_user, model_version)
     assert NO_DATA in page
-    assert "<svg" not in page
+    assert CHART not in page
 
 
 def test_a_hostile_model_name_in_the_curves_is_escaped(client, staff_user, model_version):

@@ -132,7 +132,7 @@ def line_chart_svg(series: Mapping[str, Sequence[Point]], *, title: str, x_label
     body += _markers(scale, marks, len(names))
     if not xs:
         body.append(note("no data"))
-    body += legend(names + list(marks), dashes=None)
+    body += legend(names + list(marks), markers=len(marks))
     return document(title, body)
 
 

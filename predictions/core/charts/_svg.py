@@ -154,14 +154,20 @@ def polyline(scale: Scale, points: Sequence[Point], i: int, *, dash: str | None 
             f'stroke-width="{width}"{dash_attr}/>')
 
 
-def legend(names: Sequence[str], *, dashes: Sequence[str] | None = None) -> list[str]:
-    """Entries in a row above the plot, each a line sample in its colour and dash."""
+def legend(names: Sequence[str], *, dashes: Sequence[str] | None = None,
+           markers: int = 0) -> list[str]:
+    """Entries in a row above the plot, each a line sample in its colour and dash; the last
+    `markers` entries show the triangle that marks x positions instead."""
     out, x = [f'<g {FONT} fill="#333">'], float(LEFT)
     for i, name in enumerate(names):
-        d = (dashes[i] if dashes else DASHES[i % len(DASHES)])
-        dash_attr = f' stroke-dasharray="{d}"' if d else ""
-        out.append(f'<line x1="{_n(x)}" y1="{TOP - 10}" x2="{_n(x + 22)}" y2="{TOP - 10}" '
-                   f'stroke="{PALETTE[i % len(PALETTE)]}" stroke-width="2"{dash_attr}/>')
+        colour = PALETTE[i % len(PALETTE)]
+        if i >= len(names) - markers:
+            out.append(f'<path d="M{_n(x + 11)} {TOP - 14}l-4 8h8z" fill="{colour}"/>')
+        else:
+            d = (dashes[i] if dashes else DASHES[i % len(DASHES)])
+            dash_attr = f' stroke-dasharray="{d}"' if d else ""
+            out.append(f'<line x1="{_n(x)}" y1="{TOP - 10}" x2="{_n(x + 22)}" '
+                       f'y2="{TOP - 10}" stroke="{colour}" stroke-width="2"{dash_attr}/>')
         out.append(f'<text x="{_n(x + 26)}" y="{TOP - 6}">{esc(name)}</text>')
         x += 40 + 7 * len(str(name))
     out.append("</g>")
