@@ -9,13 +9,14 @@ looks, because that is what the features and labels see:
   at a rate that rises with volatility and wanders on its own (`burst_*`);
 * the quote sits on the product's price grid and is refreshed only at some trades
   (`quote_refresh_prob`), so the mid moves in lumps and the trade price often repeats;
-* the spread is one price tick most of the time and opens, in spells, to a few dollars
+* the spread is one price tick most of the time and opens, in spells, to ~0.2 bps (2 $ on BTC)
   placed off-centre around the efficient price, which is where much of the short-horizon
   realized volatility of the mid comes from (as in the real feed).
 
-Activity leads volatility, as in real order flow: when a volatile spell begins, trading and
-spreads pick up some tens of seconds before prices start to move (`activity_lead_s`), so
-measures of activity carry information that recent realized volatility does not yet show.
+Activity leads volatility, as in real order flow: when a volatile spell begins, trading picks
+up some tens of seconds before prices start to move (`activity_lead_s`), so measures of
+activity carry information that recent realized volatility does not yet show. Spreads do not
+widen with volatility (`spread_elasticity` 0): on the real sessions they do not either.
 Products are merged in time order. Pure Python + numpy, no Django; random numbers are drawn
 in blocks (`_Draws`) for speed, so one seed always gives the same stream.
 """
@@ -56,7 +57,8 @@ class RegimeParams:
     wide_close_prob: float = 0.30  # chance a quote refresh closes an open spread
     wide_spread_bps: float = 0.22  # median width of an open spread
     wide_spread_sigma: float = 0.8  # lognormal spread of that width
-    spread_elasticity: float = 0.0  # open-spread width and odds ∝ activity ** elasticity
+    spread_elasticity: float = 0.0  # open-spread width and odds ∝ activity ** elasticity;
+    # 0 because real BTC-USD spreads do not rise before spikes (docs/simulator.md)
     side_flip_prob: float = 0.02  # chance a trade is on the other side than the last one
     jump_rate_per_s: float = 1 / 1800.0
     jump_scale: float = 0.0003

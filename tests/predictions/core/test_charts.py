@@ -121,3 +121,17 @@ def test_histogram_shares_and_bars():
     parse(svg)
     scale = Scale(0.0, 1.0, 0.0, 0.75 * 1.08)
     assert f"L{scale.px(0.5):.2f} {scale.py(0.75):.2f}" in svg  # the right bar's top
+
+
+def test_the_docs_script_draws_both_pictures_from_the_quality_json(tmp_path, capsys):
+    import json
+
+    from bench.draw_model_quality import main
+
+    data = tmp_path / "model_quality_real.json"
+    assert main(["--data", str(data), "--out", str(tmp_path)]) == 1
+    assert "does not exist yet" in capsys.readouterr().err
+    data.write_text(json.dumps({"prevalence": 0.1, "pr_curves": PR, "reliability": BINS}))
+    assert main(["--data", str(data), "--out", str(tmp_path)]) == 0
+    parse((tmp_path / "pr_curve_real.svg").read_text())
+    parse((tmp_path / "reliability_real.svg").read_text())
