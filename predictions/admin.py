@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
+from predictions.admin_charts import model_quality_html
 from predictions.models import (
     ConfigAuditEntry,
     ModelVersion,
@@ -129,7 +130,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     list_display = ["name", "created_at", "algorithm", "is_active", "prevalence", "ml_pr_auc",
                     "baseline_pr_auc", "ml_brier", "baseline_brier"]
     exclude = ["artifact", "reference_sample", "model_card"]
-    readonly_fields = ["card"]
+    readonly_fields = ["card", "quality_charts"]
     actions = ["promote"]
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
@@ -165,6 +166,10 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     @admin.display(description="Brier baseline")
     def baseline_brier(self, obj):
         return self._metric(obj, "baseline", "brier")
+
+    @admin.display(description="Model quality")
+    def quality_charts(self, obj: ModelVersion) -> str:
+        return model_quality_html(obj)
 
     @admin.display(description="Model card")
     def card(self, obj: ModelVersion) -> str:
