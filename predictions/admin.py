@@ -182,12 +182,17 @@ class ModelVersionAdmin(ReadOnlyAdmin):
             return
         version = queryset.get()
         try:
-            model_version_activate(version=version, actor=request.user,
-                                   reason=f"promoted {version} in the admin")
+            promotion = model_version_activate(version=version, actor=request.user,
+                                               reason=f"promoted {version} in the admin")
         except ConfigError as exc:
             self.message_user(request, f"Refused: {exc}", messages.ERROR)
             return
-        self.message_user(request, f"{version} is now promoted.", messages.SUCCESS)
+        if promotion.serves_ml:
+            self.message_user(request, f"{version} is now promoted and serves ML. "
+                                       f"{promotion.reason}", messages.SUCCESS)
+        else:
+            self.message_user(request, f"{version} is now promoted, but the baseline variant "
+                                       f"serves: {promotion.reason}", messages.WARNING)
 
 
 @admin.register(Prediction)

@@ -4,6 +4,7 @@ admin, a command or the system, goes through `service_config_update`."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.db import transaction
 from django.db.models import F
 
 from predictions.config import forget_config
+from predictions.core.guardrail import ml_beats_baseline
 from predictions.core.scorers import BASELINE, ML, VARIANTS, dump_model, sha256_hex
 from predictions.core.training import TrainResult
 from predictions.models import ConfigAuditEntry, ModelVersion, ServiceConfig
@@ -172,21 +174,36 @@ def model_version_create(*, result: TrainResult, name: str, data_source: str,
     )
 
 
+@dataclass(frozen=True)
+class Promotion:
+    """What a promotion did: the configuration now, and which variant serves and why."""
+
+    config: ServiceConfig
+    serves_ml: bool
+    reason: str
+
+
 @transaction.atomic
 def model_version_activate(*, version: ModelVersion, actor: Any = None, actor_name: str = "",
-                           reason: str) -> ServiceConfig:
+                           reason: str) -> Promotion:
     """Promote a version, or refuse (PromotionRefused) one that could not serve.
 
     Its ML artifact is checked even while the baseline serves, so a later flip to ML cannot
     meet a broken artifact; that check covers the one `service_config_update` would make.
+    The variant follows the guardrail (`core.guardrail.ml_beats_baseline` on the version's
+    held-out metrics): ML serves only when it beat the baseline there, otherwise the
+    baseline variant does. The train command, the shell and the admin share this one rule,
+    and the audit entry quotes its numbers.
     """
-    changes = {"active_model_version": version}
+    serves_ml, why = ml_beats_baseline(version.metrics or {})
+    changes = {"active_model_version": version, "active_variant": ML if serves_ml else BASELINE}
     _validate(reason, changes)
     problem = model_version_problem(version)
     if problem:
         raise PromotionRefused(f"{version} cannot serve: {problem}")
-    return _config_write(_config_locked(), changes, actor=actor, actor_name=actor_name,
-                         reason=reason)
+    config = _config_write(_config_locked(), changes, actor=actor, actor_name=actor_name,
+                           reason=f"{reason}; guardrail: {why}")
+    return Promotion(config=config, serves_ml=serves_ml, reason=why)
 
 
 def model_version_train(*, frame: Any, data_source: str, horizon_s: float, percentile: float,
@@ -202,7 +219,6 @@ def model_version_train(*, frame: Any, data_source: str, horizon_s: float, perce
     from django.conf import settings as dj_settings
 
     from predictions.core import model_card
-    from predictions.core.guardrail import ml_beats_baseline
     from predictions.core.training import train
     from predictions.core.volmodels import DESCRIPTIONS
 
@@ -220,17 +236,17 @@ def model_version_train(*, frame: Any, data_source: str, horizon_s: float, perce
         test_span=f"{_dt(result.test_span[0]):%Y-%m-%d %H:%M:%S} – "
                   f"{_dt(result.test_span[1]):%Y-%m-%d %H:%M:%S} UTC",
     )
-    serve_ml, why = ml_beats_baseline(result.metrics)
     with transaction.atomic():
         version = model_version_create(result=result, name=name, data_source=data_source,
                                        algorithm=algorithm, model_card=card)
+        promotion = None
         if activate:
-            model_version_activate(version=version, actor_name=actor_name,
-                                   reason=f"trained and promoted by `{actor_name}`")
-            service_config_update(actor_name=actor_name, reason=f"guardrail: {why}",
-                                  active_variant=ML if serve_ml else BASELINE)
+            promotion = model_version_activate(version=version, actor_name=actor_name,
+                                               reason=f"trained and promoted by `{actor_name}`")
+    serves_ml, why = ((promotion.serves_ml, promotion.reason) if promotion
+                      else ml_beats_baseline(result.metrics))
     version.promotion_reason = why
-    version.serves_ml = serve_ml
+    version.serves_ml = serves_ml
     return version
 
 

@@ -84,5 +84,23 @@ def test_the_promote_action_promotes_a_sound_version(client, staff_user, model_v
     client.force_login(staff_user)
     response = client.post("/admin/predictions/modelversion/",
                            {"action": "promote", "_selected_action": [other.pk]}, follow=True)
-    assert b"Sound is now promoted." in response.content  # the admin capitalises messages
-    assert ServiceConfig.objects.get().active_model_version == other
+    assert b"Sound is now promoted and serves ML. ML beats the baseline" in response.content
+    config = ServiceConfig.objects.get()
+    assert (config.active_model_version, config.active_variant) == (other, "ml")
+
+
+def test_the_promote_action_serves_the_baseline_when_ml_lost_held_out(
+        client, staff_user, model_version, trained):
+    lost = {**trained.metrics, "ml": {**trained.metrics["ml"], "pr_auc": 0.01}}
+    other = model_version_create(result=trained, name="weaker", data_source="tests",
+                                 algorithm="test")
+    ModelVersion.objects.filter(pk=other.pk).update(metrics=lost)
+    client.force_login(staff_user)
+    response = client.post("/admin/predictions/modelversion/",
+                           {"action": "promote", "_selected_action": [other.pk]}, follow=True)
+    assert b"Weaker is now promoted, but the baseline variant serves" in response.content
+    assert b"ML does not beat the baseline on PR-AUC" in response.content
+    config = ServiceConfig.objects.get()
+    assert (config.active_model_version, config.active_variant) == (other, "baseline")
+    audit = ConfigAuditEntry.objects.order_by("-id").first()
+    assert "guardrail: ML does not beat the baseline" in audit.reason
