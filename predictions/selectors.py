@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
 from django.db.models import QuerySet
 
+from predictions.core import evaluation
 from predictions.core.scorers import BASELINE, ML
 from predictions.models import ModelVersion, Prediction, ServiceConfig
 
@@ -45,41 +47,32 @@ def model_version_latest() -> ModelVersion | None:
 def prediction_live_performance(*, since: datetime | None = None,
                                 model_version: ModelVersion | None = None
                                 ) -> dict[str, dict[str, float | int | None]]:
-    """Live precision, recall and PR-AUC per variant, from rows whose labels have matured.
+    """Live precision, recall, PR-AUC and Brier per variant, from rows whose labels have matured.
 
     Every row scores both variants: the served one (`score`, `threshold`) and the shadow one
     (`shadow_score`, `shadow_threshold`), so each variant is measured on every matured row.
     Prevalence is reported beside PR-AUC (which means little without it).
     """
-    import numpy as np
-    from sklearn.metrics import average_precision_score
-
     rows = Prediction.objects.filter(matured_at__isnull=False, realized_label__isnull=False)
     if since is not None:
         rows = rows.filter(event_ts__gte=since)
     if model_version is not None:
         rows = rows.filter(model_version=model_version)
-    scores: dict[str, list[tuple[float, float, bool]]] = {ML: [], BASELINE: []}
+    scored: dict[str, list[tuple[float, float, bool]]] = {ML: [], BASELINE: []}
     for variant, score, threshold, shadow_variant, shadow_score, shadow_threshold, label in \
             rows.values_list("variant", "score", "threshold", "shadow_variant", "shadow_score",
                              "shadow_threshold", "realized_label").iterator(chunk_size=5000):
-        scores[variant].append((score, threshold, label))
+        scored[variant].append((score, threshold, label))
         if shadow_variant != variant and shadow_threshold is not None:
-            scores[shadow_variant].append((shadow_score, shadow_threshold, label))
+            scored[shadow_variant].append((shadow_score, shadow_threshold, label))
     out: dict[str, dict[str, float | int | None]] = {}
-    for variant, items in scores.items():
+    for variant, items in scored.items():
         if not items:
             out[variant] = {"n": 0, "prevalence": None, "precision": None, "recall": None,
-                            "pr_auc": None}
+                            "pr_auc": None, "brier": None}
             continue
         p, thr, y = (np.array(col) for col in zip(*items))
-        y = y.astype(bool)
-        flagged = p >= thr
-        out[variant] = {
-            "n": len(y),
-            "prevalence": float(y.mean()),
-            "precision": float((flagged & y).sum() / flagged.sum()) if flagged.any() else None,
-            "recall": float((flagged & y).sum() / y.sum()) if y.any() else None,
-            "pr_auc": float(average_precision_score(y, p)) if 0 < y.sum() < len(y) else None,
-        }
+        # The same arithmetic as training's held-out report (core.evaluation), so live and
+        # offline numbers compare.
+        out[variant] = evaluation.scores(y.astype(bool), p, thr)
     return out

@@ -22,8 +22,8 @@ from predictions.core.scorers import BASELINE, ML
 PREDICT_EXAMPLES = [
     OpenApiExample(
         "Two rows (abbreviated: send every feature listed by GET /api/v1/version)",
-        value={"rows": [{"rv_60s": 0.0012, "n_ticks_60s": 130},
-                        {"rv_60s": 0.004, "n_ticks_60s": 410}]},
+        value={"rows": [{"rv_60s": 0.0004, "log_vol_300s": -8.1},
+                        {"rv_60s": 0.0011, "log_vol_300s": -7.2}]},
         request_only=True,
     ),
     OpenApiExample(
