@@ -1,4 +1,5 @@
-"""Per-minute API request rollups: the product's own record of availability and latency."""
+"""Per-minute rollups: API requests, SLO events and tick latencies, the product's own record
+behind the SLO page."""
 
 from __future__ import annotations
 
@@ -31,3 +32,51 @@ class ApiMinute(models.Model):
 
     def __str__(self) -> str:
         return f"{self.minute:%Y-%m-%d %H:%M} {self.endpoint}: {self.requests}"
+
+
+class SloMinute(models.Model):
+    """Good and total events of one SLO in one minute (monitoring/slo.py, SLOS), added by the
+    process that sees the events: the API middleware, the stream consumer per batch, and the
+    slo-sample beat task for the two freshness SLOs. Every SLI window sums these rows."""
+
+    slo = models.CharField(max_length=32)
+    minute = models.DateTimeField()
+    good = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["minute", "slo"], name="slominute_unique")]
+        ordering = ["-minute", "slo"]
+
+    def __str__(self) -> str:
+        return f"{self.minute:%Y-%m-%d %H:%M} {self.slo}: {self.good}/{self.total}"
+
+
+# Upper edges (s) of the tick-to-prediction latency buckets kept per minute (p50/p99 chart).
+TICK_LATENCY_EDGES_S = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class TickLatencyMinute(models.Model):
+    """Ticks stored per minute and how many within each latency edge (cumulative), so the SLO
+    page draws tick-to-prediction p50/p99 over any window without reading predictions."""
+
+    minute = models.DateTimeField(unique=True)
+    ticks = models.PositiveIntegerField(default=0)
+    le_100ms = models.PositiveIntegerField(default=0)
+    le_250ms = models.PositiveIntegerField(default=0)
+    le_500ms = models.PositiveIntegerField(default=0)
+    le_1s = models.PositiveIntegerField(default=0)
+    le_2500ms = models.PositiveIntegerField(default=0)
+    le_5s = models.PositiveIntegerField(default=0)
+    le_10s = models.PositiveIntegerField(default=0)
+    le_30s = models.PositiveIntegerField(default=0)
+    le_60s = models.PositiveIntegerField(default=0)
+
+    BUCKET_FIELDS = ("le_100ms", "le_250ms", "le_500ms", "le_1s", "le_2500ms", "le_5s",
+                     "le_10s", "le_30s", "le_60s")
+
+    class Meta:
+        ordering = ["-minute"]
+
+    def __str__(self) -> str:
+        return f"{self.minute:%Y-%m-%d %H:%M}: {self.ticks} ticks"

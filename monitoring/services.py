@@ -1,4 +1,5 @@
-"""Housekeeping: keep the database bounded (predictions, SLI rollups, drift reports)."""
+"""Housekeeping (keep the database bounded: predictions, SLI rollups, drift reports) and the
+once-a-minute sample of the two freshness SLOs."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from drift.models import DriftReport
-from monitoring.models import ApiMinute
+from monitoring import sli
+from monitoring.models import ApiMinute, SloMinute, TickLatencyMinute
 from predictions.models import Prediction
 
 DELETE_CHUNK = 10_000
@@ -27,7 +29,8 @@ def _delete_in_chunks(queryset) -> int:
 def housekeeping_run() -> dict[str, int]:
     """Steps:
     1. delete predictions older than PREDICTION_RETENTION_DAYS;
-    2. delete per-minute API rollups older than API_ROLLUP_RETENTION_DAYS;
+    2. delete per-minute API, SLO and tick-latency rollups older than
+       API_ROLLUP_RETENTION_DAYS;
     3. delete drift reports older than DRIFT_REPORT_RETENTION_DAYS;
     4. drop the HTML of all but the newest DRIFT_HTML_KEEP drift reports.
     """
@@ -38,6 +41,10 @@ def housekeeping_run() -> dict[str, int]:
             Prediction.objects.filter(created_at__lt=now - settings.PREDICTION_RETENTION_DAYS * days)),
         "api_minutes": ApiMinute.objects.filter(
             minute__lt=now - settings.API_ROLLUP_RETENTION_DAYS * days).delete()[0],
+        "slo_minutes": SloMinute.objects.filter(
+            minute__lt=now - settings.API_ROLLUP_RETENTION_DAYS * days).delete()[0],
+        "tick_latency_minutes": TickLatencyMinute.objects.filter(
+            minute__lt=now - settings.API_ROLLUP_RETENTION_DAYS * days).delete()[0],
         "drift_reports": DriftReport.objects.filter(
             created_at__lt=now - settings.DRIFT_REPORT_RETENTION_DAYS * days).delete()[0],
     }
@@ -46,3 +53,36 @@ def housekeeping_run() -> dict[str, int]:
     result["drift_html_dropped"] = DriftReport.objects.exclude(html="").exclude(
         pk__in=keep).update(html="")
     return result
+
+
+# Products that wrote a prediction within this long are expected to keep writing.
+FRESHNESS_PRODUCTS_SINCE = timedelta(days=1)
+
+
+def prediction_ages(*, now) -> dict[str, float]:
+    """Seconds since each product's newest prediction, for products seen in the last day."""
+    from django.db.models import Max
+
+    newest = (Prediction.objects.filter(created_at__gte=now - FRESHNESS_PRODUCTS_SINCE)
+              .order_by().values("product_id").annotate(newest=Max("created_at")))
+    return {row["product_id"]: (now - row["newest"]).total_seconds() for row in newest}
+
+
+def slo_freshness_sample(*, config, now=None) -> dict[str, bool]:
+    """Judge this minute for the two freshness SLOs and count it (one row each):
+    1. prediction freshness is good when every product seen in the last day has a
+       prediction younger than `slo_freshness_seconds` (no product at all is bad);
+    2. drift-report freshness is good when the newest completed (ok) drift report is younger
+       than `slo_drift_freshness_seconds`.
+    """
+    now = now or timezone.now()
+    ages = prediction_ages(now=now)
+    fresh = bool(ages) and max(ages.values()) < config.slo_freshness_seconds
+    report = (DriftReport.objects.filter(status=DriftReport.OK).order_by("-created_at")
+              .values_list("created_at", flat=True).first())
+    drift_fresh = report is not None and \
+        (now - report).total_seconds() < config.slo_drift_freshness_seconds
+    at = now.timestamp()
+    sli.record_slo_minute("prediction_freshness", good=fresh, at=at)
+    sli.record_slo_minute("drift_freshness", good=drift_fresh, at=at)
+    return {"prediction_freshness": fresh, "drift_freshness": drift_fresh}

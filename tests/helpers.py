@@ -243,3 +243,28 @@ def sample(families, name, **labels) -> float:
         if all(s.labels.get(k) == v for k, v in labels.items()):
             return s.value
     return 0.0
+
+
+def promtool_path() -> str:
+    """The real promtool (Debian package `prometheus`), or a skip (a failure with CI=true)."""
+    import shutil
+
+    path = shutil.which("promtool")
+    need("promtool", path is not None,
+         "install the Debian package prometheus (scripts/provision-test.sh does, as root)")
+    return path
+
+
+def slo_minutes(slo: str, start, profile: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
+    """Store `SloMinute` rows from `start` on, one a minute, from a profile of
+    (minutes, good a minute, total a minute) segments (no row where total is 0); returns the
+    per-minute (good, total) counts in order."""
+    from datetime import timedelta
+
+    from monitoring.models import SloMinute
+
+    counts = [(good, total) for minutes, good, total in profile for _ in range(minutes)]
+    SloMinute.objects.bulk_create(
+        SloMinute(slo=slo, minute=start + timedelta(minutes=i), good=good, total=total)
+        for i, (good, total) in enumerate(counts) if total)
+    return counts

@@ -39,7 +39,7 @@ from django.utils import timezone as djtz
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from monitoring import metrics
+from monitoring import metrics, sli
 from predictions.core.features import FeatureEngine
 from predictions.core.ticks import BadTick, parse_message
 from predictions.messaging.kafka import make_consumer
@@ -488,6 +488,7 @@ def observe(commit: BatchCommit, stats: RunStats) -> None:
         tick_to_prediction = metrics.TICK_TO_PREDICTION.observe
         for ts in batch.ticks.ts:
             tick_to_prediction(max(now - ts, 0.0))
+        sli.record_stream_batch([max(now - ts, 0.0) for ts in batch.ticks.ts])
         metrics.CONSUMER_MESSAGES.labels(outcome="scored").inc(n)
         metrics.PREDICTIONS_WRITTEN.labels(variant=batch.variant).inc(n)
     metrics.CONSUMER_BATCH_SECONDS.observe(time.monotonic() - commit.started)
