@@ -268,3 +268,20 @@ def slo_minutes(slo: str, start, profile: list[tuple[int, int, int]]) -> list[tu
         SloMinute(slo=slo, minute=start + timedelta(minutes=i), good=good, total=total)
         for i, (good, total) in enumerate(counts) if total)
     return counts
+
+
+def make_prediction(version, offset: int, *, product_id: str = "BTC-USD",
+                    age_s: float = 0.0) -> Prediction:
+    """A stored prediction of `product_id`, written `age_s` seconds ago."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    row = Prediction.objects.create(
+        product_id=product_id, event_ts=timezone.now(), features={}, variant="ml", score=0.1,
+        label=False, threshold=0.5, shadow_variant="baseline", shadow_score=0.1,
+        model_version=version, topic="ticks.raw", partition=0, offset=offset)
+    if age_s:
+        Prediction.objects.filter(pk=row.pk).update(created_at=timezone.now()
+                                                    - timedelta(seconds=age_s))
+    return row
