@@ -9,12 +9,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Q, Sum
-from django.db.models.functions import Trunc
 from django.utils import timezone
 
 from monitoring.burn import WINDOWS as BURN_WINDOWS
 from monitoring.burn import AlertState, alert_state, burn_rates
-from monitoring.models import TICK_LATENCY_EDGES_S, SloMinute, TickLatencyMinute
+from monitoring.models import (
+    TICK_LATENCY_EDGES_S,
+    SloHour,
+    SloMinute,
+    TickLatencyHour,
+    TickLatencyMinute,
+)
 from monitoring.slo import SLOS, SloDefinition, SloStatus, bucket_quantile, budget_remaining
 from predictions.models import Prediction
 
@@ -22,10 +27,10 @@ from predictions.models import Prediction
 WINDOWS = {"1h": timedelta(hours=1), "6h": timedelta(hours=6), "24h": timedelta(days=1),
            "7d": timedelta(days=7), "30d": timedelta(days=30)}
 CHART_STEP = {"1h": timedelta(minutes=1), "6h": timedelta(minutes=5),
-              "24h": timedelta(minutes=15), "7d": timedelta(hours=2), "30d": timedelta(hours=6)}
-# Up to this window charts read minute rows; beyond it, rows summed per hour by the database.
-MINUTE_ROWS_UP_TO = timedelta(days=1)
-SELECTED = "window"  # key of the page's own window among the summed spans
+              "24h": timedelta(hours=1), "7d": timedelta(hours=2), "30d": timedelta(hours=6)}
+# Up to this window the page reads minute rows; beyond it, hour rows (and the minute rows of
+# the partial first hour), so 30 days cost 3,600 rows rather than 216,000.
+MINUTE_ROWS_UP_TO = timedelta(hours=6)
 
 
 @dataclass(frozen=True)
@@ -69,28 +74,38 @@ def slo_minute_sums(*, now: datetime, spans: dict[str, timedelta]
     return out
 
 
-def _rollup_rows(model, fields: list[str], *, since: datetime, hourly: bool,
+def _ceil_hour(at: datetime) -> datetime:
+    floor = at.replace(minute=0, second=0, microsecond=0)
+    return floor if floor == at else floor + timedelta(hours=1)
+
+
+def _rollup_rows(minute_model, hour_model, fields: list[str], *, since: datetime,
                  by: str | None = None):
-    """(minute or hour, `by` value, field sums) of a rollup since a time: minute rows for
-    short windows, hour sums from the database for long ones (fewer rows to read)."""
-    query = model.objects.filter(minute__gte=since).order_by()
+    """(time, `by` value, counts) of every row since a time. Without an hour model, minute
+    rows; with one, the minute rows of the partial first hour and the hour rows after it:
+    the same events, exactly, in a 60th of the rows."""
     keys = [by] if by else []
-    if not hourly:
-        for row in query.values_list("minute", *keys, *fields):
+    edge = _ceil_hour(since) if hour_model is not None else None
+    minutes = minute_model.objects.filter(minute__gte=since).order_by()
+    if edge is not None:
+        minutes = minutes.filter(minute__lt=edge)
+    parts = [minutes.values_list("minute", *keys, *fields)]
+    if edge is not None:
+        parts.append(hour_model.objects.filter(hour__gte=edge).order_by()
+                     .values_list("hour", *keys, *fields))
+    for part in parts:
+        for row in part:
             yield row[0], (row[1] if by else ""), list(row[1 + len(keys):])
-        return
-    hourly = (query.annotate(hour=Trunc("minute", "hour")).values("hour", *keys)
-              .annotate(**{f"s_{f}": Sum(f) for f in fields}))
-    for row in hourly:
-        yield row["hour"], (row[by] if by else ""), [row[f"s_{f}"] or 0 for f in fields]
 
 
-def _steps(since: datetime, step: timedelta, rows) -> dict[str, dict[int, list[int]]]:
-    """Sum rollup rows into chart steps counted from `since`: {key: {step index: sums}}."""
+def _steps(since: datetime, step: timedelta, n_steps: int,
+           rows) -> dict[str, dict[int, list[int]]]:
+    """Sum rollup rows into chart steps counted from `since`: {key: {step index: sums}}.
+    An hour row falls in the step of its start: the chart is that coarse, the sums exact."""
     out: dict[str, dict[int, list[int]]] = defaultdict(dict)
     width = step.total_seconds()
     for at, key, counts in rows:
-        index = max(int((at - since).total_seconds() // width), 0)
+        index = min(max(int((at - since).total_seconds() // width), 0), n_steps - 1)
         sums = out[key].setdefault(index, [0] * len(counts))
         for i, c in enumerate(counts):
             sums[i] += c
@@ -112,29 +127,30 @@ def slo_points(*, since: datetime, step: timedelta, n_steps: int, target: float,
 
 
 def slo_reports(*, config, window_key: str, now: datetime | None = None) -> list[SloReport]:
-    """The five SLOs over the page's window: SLI, budget, burn rates, alert state, chart."""
+    """The five SLOs over the page's window: SLI, budget, burn rates, alert state, chart.
+    The window's counts are the sum of its chart steps, so both cover exactly its minutes."""
     now = now or timezone.now()
     window, step = WINDOWS[window_key], CHART_STEP[window_key]
-    spans = {SELECTED: window, **{name: timedelta(minutes=m) for name, m in BURN_WINDOWS}}
-    sums = slo_minute_sums(now=now, spans=spans)
+    sums = slo_minute_sums(now=now, spans={name: timedelta(minutes=m)
+                                           for name, m in BURN_WINDOWS})
     since = now - window
-    rows = _rollup_rows(SloMinute, ["good", "total"], since=since,
-                        hourly=window > MINUTE_ROWS_UP_TO, by="slo")
-    steps = _steps(since, step, rows)
+    hours = SloHour if window > MINUTE_ROWS_UP_TO else None
     n_steps = int(window / step)
+    steps = _steps(since, step, n_steps, _rollup_rows(SloMinute, hours, ["good", "total"],
+                                                      since=since, by="slo"))
     reports = []
     for definition in SLOS:
         target = definition.target(config)
-        counts = sums.get(definition.key, {})
-        good, total = counts.get(SELECTED, (0, 0))
-        rates = burn_rates(counts, target)
+        rates = burn_rates(sums.get(definition.key, {}), target)
+        points = slo_points(since=since, step=step, n_steps=n_steps, target=target,
+                            steps=steps.get(definition.key, {}))
+        good, total = sum(p.good for p in points), sum(p.total for p in points)
         reports.append(SloReport(
             definition=definition,
             status=SloStatus(definition.key, definition.name, definition.describe(config),
                              target=target, good=good, total=total),
             threshold=definition.threshold(config), burn_rates=rates, alert=alert_state(rates),
-            points=slo_points(since=since, step=step, n_steps=n_steps, target=target,
-                              steps=steps.get(definition.key, {}))))
+            points=points))
     return reports
 
 
@@ -146,11 +162,12 @@ def tick_latency_quantiles(*, window_key: str, now: datetime | None = None,
     now = now or timezone.now()
     since, step = now - WINDOWS[window_key], CHART_STEP[window_key]
     fields = ["ticks", *TickLatencyMinute.BUCKET_FIELDS]
-    rows = _rollup_rows(TickLatencyMinute, fields, since=since,
-                        hourly=WINDOWS[window_key] > MINUTE_ROWS_UP_TO)
-    steps = _steps(since, step, rows).get("", {})
+    hours = TickLatencyHour if WINDOWS[window_key] > MINUTE_ROWS_UP_TO else None
+    n_steps = int(WINDOWS[window_key] / step)
+    steps = _steps(since, step, n_steps, _rollup_rows(TickLatencyMinute, hours, fields,
+                                                      since=since)).get("", {})
     out: dict[float, list[tuple[float, float | None]]] = {q: [] for q in quantiles}
-    for i in range(int(WINDOWS[window_key] / step)):
+    for i in range(n_steps):
         counts = steps.get(i)
         t = (since + i * step).timestamp()
         for q in quantiles:

@@ -10,7 +10,13 @@ from django.utils import timezone
 
 from drift.models import DriftReport
 from monitoring import sli
-from monitoring.models import ApiMinute, SloMinute, TickLatencyMinute
+from monitoring.models import (
+    ApiMinute,
+    SloHour,
+    SloMinute,
+    TickLatencyHour,
+    TickLatencyMinute,
+)
 from predictions.models import Prediction
 
 DELETE_CHUNK = 10_000
@@ -29,8 +35,8 @@ def _delete_in_chunks(queryset) -> int:
 def housekeeping_run() -> dict[str, int]:
     """Steps:
     1. delete predictions older than PREDICTION_RETENTION_DAYS;
-    2. delete per-minute API, SLO and tick-latency rollups older than
-       API_ROLLUP_RETENTION_DAYS;
+    2. delete per-minute API, SLO and tick-latency rollups (and the hour rows of the last
+       two) older than API_ROLLUP_RETENTION_DAYS;
     3. delete drift reports older than DRIFT_REPORT_RETENTION_DAYS;
     4. drop the HTML of all but the newest DRIFT_HTML_KEEP drift reports.
     """
@@ -45,6 +51,10 @@ def housekeeping_run() -> dict[str, int]:
             minute__lt=now - settings.API_ROLLUP_RETENTION_DAYS * days).delete()[0],
         "tick_latency_minutes": TickLatencyMinute.objects.filter(
             minute__lt=now - settings.API_ROLLUP_RETENTION_DAYS * days).delete()[0],
+        "slo_hours": SloHour.objects.filter(
+            hour__lt=now - settings.API_ROLLUP_RETENTION_DAYS * days).delete()[0]
+        + TickLatencyHour.objects.filter(
+            hour__lt=now - settings.API_ROLLUP_RETENTION_DAYS * days).delete()[0],
         "drift_reports": DriftReport.objects.filter(
             created_at__lt=now - settings.DRIFT_REPORT_RETENTION_DAYS * days).delete()[0],
     }
@@ -86,3 +96,26 @@ def slo_freshness_sample(*, config, now=None) -> dict[str, bool]:
     sli.record_slo_minute("prediction_freshness", good=fresh, at=at)
     sli.record_slo_minute("drift_freshness", good=drift_fresh, at=at)
     return {"prediction_freshness": fresh, "drift_freshness": drift_fresh}
+
+
+def slo_hours_rebuild() -> int:
+    """Recompute the hour rows of the SLO and tick-latency counts from their minute rows.
+    The flush keeps both in step; this is for minute rows loaded some other way (a restore,
+    a benchmark, a test). Returns the hour rows written."""
+    from django.db import transaction
+    from django.db.models import Sum
+    from django.db.models.functions import Trunc
+
+    written = 0
+    for minute_model, hour_model, keys, fields in (
+            (SloMinute, SloHour, ["slo"], ["good", "total"]),
+            (TickLatencyMinute, TickLatencyHour, [], ["ticks", *TickLatencyMinute.BUCKET_FIELDS])):
+        hours = (minute_model.objects.order_by().annotate(at=Trunc("minute", "hour"))
+                 .values("at", *keys).annotate(**{f"s_{f}": Sum(f) for f in fields}))
+        rows = [hour_model(hour=h["at"], **{k: h[k] for k in keys},
+                           **{f: h[f"s_{f}"] for f in fields}) for h in hours]
+        with transaction.atomic():
+            hour_model.objects.all().delete()
+            hour_model.objects.bulk_create(rows, batch_size=5000)
+        written += len(rows)
+    return written

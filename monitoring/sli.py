@@ -1,13 +1,13 @@
 """Counts SLI events in memory and flushes them as per-minute rollups.
 
-Three kinds of rows, each one upsert per minute per flush, never one per event: `ApiMinute`
-(API requests per endpoint), `SloMinute` (good/total events per SLO) and `TickLatencyMinute`
-(tick-to-prediction latency buckets). The API middleware (`record`) and the stream consumer
-(`record_stream_batch`, once per committed batch) only add to a dict and to the Prometheus
-SLO counters; a daemon thread (one per process, started on first use, so it survives
-gunicorn's and Celery's fork) writes the counts with atomic increments every
-SLI_FLUSH_SECONDS. The freshness SLOs are counted once a minute by the slo-sample beat task
-(`record_slo_minute`).
+Three kinds of rows, one upsert per minute (and per hour) per flush, never one per event:
+`ApiMinute` (API requests per endpoint), `SloMinute`/`SloHour` (good/total events per SLO)
+and `TickLatencyMinute`/`TickLatencyHour` (tick-to-prediction latency buckets). The API
+middleware (`record`) and the stream consumer (`record_stream_batch`, once per committed
+batch) only add to a dict and to the Prometheus SLO counters; a daemon thread (one per
+process, started on first use, so it survives gunicorn's and Celery's fork) writes the counts
+with atomic increments every SLI_FLUSH_SECONDS. The freshness SLOs are counted once a minute
+by the slo-sample beat task (`record_slo_minute`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ from monitoring.models import (
     LATENCY_EDGES_MS,
     TICK_LATENCY_EDGES_S,
     ApiMinute,
+    SloHour,
     SloMinute,
+    TickLatencyHour,
     TickLatencyMinute,
 )
 from monitoring.slo import SLO_KEYS
@@ -36,12 +38,15 @@ from monitoring.slo import SLO_KEYS
 log = logging.getLogger(__name__)
 
 API, SLO, TICKS = "api", "slo", "ticks"
-# kind → (model, the field that names the row besides its minute, the counted fields)
+# kind → (the field that names the row besides its time, the counted fields,
+#         [(model, its time field, seconds per row)]): SLO and tick rows are kept per minute
+#         and per hour (the page's long windows read hours).
 _KINDS = {
-    API: (ApiMinute, "endpoint", ["requests", "server_errors", "client_errors"]
-          + [f"le_{e}ms" for e in LATENCY_EDGES_MS]),
-    SLO: (SloMinute, "slo", ["good", "total"]),
-    TICKS: (TickLatencyMinute, None, ["ticks", *TickLatencyMinute.BUCKET_FIELDS]),
+    API: ("endpoint", ["requests", "server_errors", "client_errors"]
+          + [f"le_{e}ms" for e in LATENCY_EDGES_MS], [(ApiMinute, "minute", 60)]),
+    SLO: ("slo", ["good", "total"], [(SloMinute, "minute", 60), (SloHour, "hour", 3600)]),
+    TICKS: (None, ["ticks", *TickLatencyMinute.BUCKET_FIELDS],
+            [(TickLatencyMinute, "minute", 60), (TickLatencyHour, "hour", 3600)]),
 }
 SLO_ENDPOINT = "predict"  # the endpoint the two API SLOs judge
 
@@ -63,7 +68,7 @@ def _counts(kind: str, minute: int, name: str = "") -> list[int]:
     key = (kind, minute, name)
     counts = _pending.get(key)
     if counts is None:
-        counts = _pending[key] = [0] * len(_KINDS[kind][2])
+        counts = _pending[key] = [0] * len(_KINDS[kind][1])
     return counts
 
 
@@ -157,7 +162,8 @@ def flush() -> int:
     written = 0
     try:
         for (kind, minute, name), counts in pending.items():
-            _add(kind, datetime.fromtimestamp(minute, tz=UTC), name, counts)
+            with transaction.atomic():  # the minute and its hour move together
+                _add(kind, minute, name, counts)
             written += 1
     finally:
         if written < len(pending):  # the database failed: keep what was not written
@@ -169,17 +175,24 @@ def flush() -> int:
     return written
 
 
-def _add(kind: str, minute: datetime, name: str, counts: list[int]) -> None:
-    model, name_field, fields = _KINDS[kind]
-    key = {"minute": minute, **({name_field: name} if name_field else {})}
+def _add(kind: str, minute: int, name: str, counts: list[int]) -> None:
+    """Add one minute's counts to its row of every period the kind keeps."""
+    name_field, fields, periods = _KINDS[kind]
     increments = {f: F(f) + c for f, c in zip(fields, counts) if c}
     if not increments:
         return
+    for model, time_field, seconds in periods:
+        at = datetime.fromtimestamp(minute // seconds * seconds, tz=UTC)
+        key = {time_field: at, **({name_field: name} if name_field else {})}
+        _upsert(model, key, increments, dict(zip(fields, counts)))
+
+
+def _upsert(model, key: dict, increments: dict, counts: dict) -> None:
     if model.objects.filter(**key).update(**increments):
         return
     try:
         with transaction.atomic():
-            model.objects.create(**key, **dict(zip(fields, counts)))
+            model.objects.create(**key, **counts)
     except IntegrityError:  # another process created the row first
         model.objects.filter(**key).update(**increments)
 

@@ -257,16 +257,18 @@ def promtool_path() -> str:
 
 def slo_minutes(slo: str, start, profile: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
     """Store `SloMinute` rows from `start` on, one a minute, from a profile of
-    (minutes, good a minute, total a minute) segments (no row where total is 0); returns the
-    per-minute (good, total) counts in order."""
+    (minutes, good a minute, total a minute) segments (no row where total is 0), and their
+    hour rows; returns the per-minute (good, total) counts in order."""
     from datetime import timedelta
 
     from monitoring.models import SloMinute
+    from monitoring.services import slo_hours_rebuild
 
     counts = [(good, total) for minutes, good, total in profile for _ in range(minutes)]
     SloMinute.objects.bulk_create(
         SloMinute(slo=slo, minute=start + timedelta(minutes=i), good=good, total=total)
         for i, (good, total) in enumerate(counts) if total)
+    slo_hours_rebuild()
     return counts
 
 

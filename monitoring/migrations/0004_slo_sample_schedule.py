@@ -29,7 +29,7 @@ def remove(apps, schema_editor) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("monitoring", "0003_slo_minutes"),
+        ("monitoring", "0003_slo_rollups"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
     operations = [migrations.RunPython(create, remove)]

@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from monitoring.models import ApiMinute, SloMinute
+from monitoring.models import ApiMinute, SloHour, SloMinute
+from monitoring.services import slo_hours_rebuild
 from monitoring.slo import BREACHING, NO_DATA, OK, SLO_KEYS, SloStatus
 from predictions.services import service_config_update
 
@@ -45,6 +46,8 @@ def test_requests_are_rolled_up_per_minute_and_counted_for_the_api_slos(
     slo = {r.slo: (r.good, r.total) for r in SloMinute.objects.all()}
     assert slo["api_availability"] == (4, 4)  # a 4xx is the client's fault: a good event
     assert slo["api_latency"][1] == 4
+    hours = {r.slo: (r.good, r.total) for r in SloHour.objects.all()}
+    assert hours == slo  # the hour rows move with the minute rows
 
 
 def test_the_page_shows_five_slos_from_the_minute_counts(client, staff_user, model_version):
@@ -78,6 +81,7 @@ def test_a_window_counts_exactly_its_minutes(client, staff_user, db):
     SloMinute.objects.create(slo="stream_latency", minute=minute_ago(61), good=0, total=50)
     SloMinute.objects.create(slo="stream_latency", minute=minute_ago(29 * 24 * 60), good=7, total=7)
     SloMinute.objects.create(slo="stream_latency", minute=minute_ago(31 * 24 * 60), good=0, total=9)
+    slo_hours_rebuild()  # long windows read hour rows (the flush writes both)
     client.force_login(staff_user)
     slos = {s["key"]: s for s in page_json(client, "1h")["slos"]}
     assert (slos["stream_latency"]["good"], slos["stream_latency"]["total"]) == (90, 100)
@@ -111,6 +115,7 @@ def test_the_json_has_burn_rates_alert_state_and_chart_points(client, staff_user
 
 def test_targets_edited_through_the_audited_service_apply_to_the_page(client, staff_user, db):
     SloMinute.objects.create(slo="drift_freshness", minute=minute_ago(1), good=95, total=100)
+    slo_hours_rebuild()
     service_config_update(actor_name="tests", reason="drift reports may lag",
                           slo_drift_freshness_target=0.9, slo_drift_freshness_seconds=3600)
     client.force_login(staff_user)
