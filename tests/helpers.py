@@ -224,6 +224,11 @@ def form_data(config: ServiceConfig, **overrides) -> dict:
         "slo_latency_threshold_ms": config.slo_latency_threshold_ms,
         "slo_latency_target": config.slo_latency_target,
         "slo_freshness_seconds": config.slo_freshness_seconds,
+        "slo_stream_latency_seconds": config.slo_stream_latency_seconds,
+        "slo_stream_latency_target": config.slo_stream_latency_target,
+        "slo_freshness_target": config.slo_freshness_target,
+        "slo_drift_freshness_seconds": config.slo_drift_freshness_seconds,
+        "slo_drift_freshness_target": config.slo_drift_freshness_target,
         "reason": "rollback drill",
     }
     data.update(overrides)
