@@ -79,7 +79,8 @@ def slo_page_json(page: SloPage) -> dict:
     }
 
 
-def _finite(points: list[tuple[float, float | None]]) -> list[tuple[float, float]]:
+def _with_gaps(points: list[tuple[float, float | None]]) -> list[tuple[float, float]]:
+    """A step without events is a gap in the line (NaN breaks it), not a zero."""
     return [(t, math.nan if v is None else v) for t, v in points]
 
 
@@ -90,8 +91,8 @@ def slo_charts(page: SloPage) -> dict[str, dict[str, str]]:
     for report in page.reports:
         d, target = report.definition, report.status.target
         times = [p.t for p in report.points]
-        sli = _finite([(p.t, p.sli) for p in report.points])
-        budget = _finite([(p.t, p.budget_remaining) for p in report.points])
+        sli = _with_gaps([(p.t, p.sli) for p in report.points])
+        budget = _with_gaps([(p.t, p.budget_remaining) for p in report.points])
         ends = [times[0], times[-1]] if times else []
         charts[d.key] = {
             "sli": line_chart_svg(
@@ -104,7 +105,7 @@ def slo_charts(page: SloPage) -> dict[str, dict[str, str]]:
                 x_label="time (UTC)", y_label="share of budget left", x_is_time=True),
         }
     charts["stream_quantiles"] = {"latency": line_chart_svg(
-        {f"p{round(q * 100):d}": _finite(points) for q, points in page.tick_quantiles.items()},
+        {f"p{round(q * 100):d}": _with_gaps(points) for q, points in page.tick_quantiles.items()},
         title=f"Tick-to-prediction latency p50 / p99 ({page.window_key})",
         x_label="time (UTC)", y_label="seconds", x_is_time=True)}
     return charts

@@ -19,6 +19,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitoring.slo import SLO_KEYS
 from tests.helpers import need
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,10 +129,13 @@ def test_every_recording_rule_the_dashboard_reads_is_defined_in_the_rules():
 # --- the rules against what /metrics exports ---------------------------------------------------
 
 def test_a_new_process_exports_the_event_counters_alerts_watch_at_zero():
-    """VolsiteDeadLetters and VolsiteDriftReportsFailing count with increase(), which cannot
-    see the event that creates a series: those series exist at 0 before their first event."""
+    """VolsiteDeadLetters, VolsiteDriftReportsFailing and the SLO rules count with increase()
+    or rate(), which cannot see the event that creates a series: those series exist at 0
+    before their first event (the SLO ones once monitoring.sli is imported, as the
+    middleware, the consumer and the beat task all do)."""
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-    code = "import monitoring.metrics, prometheus_client; print(prometheus_client.generate_latest().decode())"
+    code = ("import django; django.setup(); import monitoring.sli, prometheus_client; "
+            "print(prometheus_client.generate_latest().decode())")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -142,6 +146,10 @@ def test_a_new_process_exports_the_event_counters_alerts_watch_at_zero():
                        (("outcome", outcome),))] == 0.0
     for status in ("ok", "skipped", "failed"):
         assert values[("volatility_drift_reports_total", (("status", status),))] == 0.0
+    # Every SLO's event counters (the burn-rate rules' increase() needs them from the start).
+    for slo in SLO_KEYS:
+        for name in ("volatility_slo_events_total", "volatility_slo_good_events_total"):
+            assert values[(name, (("slo", slo),))] == 0.0
 
 
 @pytest.fixture
