@@ -114,6 +114,14 @@ def screenshot(browser: Browser, tmp_path: Path, name: str) -> Path:
 
 # --- The SLO page -----------------------------------------------------------------------------
 
+def linked_json(browser: Browser, selector: str) -> dict:
+    """The JSON a link of the page points to, fetched with the page's session."""
+    href = browser.page.get_attribute(selector, "href")
+    answer = browser.page.request.get(browser.base + "/slo/" + href)
+    assert answer.status == 200
+    return json.loads(answer.body())
+
+
 @pytest.fixture
 def slo_history(model_version):
     """50 minutes in which availability held, latency burnt its budget, the stream was quick,
@@ -182,10 +190,7 @@ def test_the_slo_page_shows_five_slos_their_burn_rates_and_charts(browser, staff
     assert any(urlsplit(u).path.endswith("/admin/css/base.css") for u in browser.requests)
 
     screenshot(browser, tmp_path, "slo")
-    # The JSON link gives the same numbers (fetched with the page's session).
-    answer = page.request.get(browser.base + "/slo/" + page.get_attribute("#slo-json", "href"))
-    assert answer.status == 200
-    data = json.loads(answer.body())
+    data = linked_json(browser, "#slo-json")  # the JSON link: the same numbers
     assert [s["key"] for s in data["slos"]] == list(shown)
     assert next(s for s in data["slos"] if s["key"] == "api_latency")["alert"]["level"] == "page"
     browser.assert_clean()

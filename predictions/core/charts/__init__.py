@@ -121,10 +121,8 @@ def line_chart_svg(series: Mapping[str, Sequence[Point]], *, title: str, x_label
                  y_ticks=nice_ticks(scale.y0, scale.y1), x_fmt=x_fmt)
     names = list(series)
     for i, name in enumerate(names):
-        # draw the raw points so a NaN breaks the line; a lone point gets a dot
-        raw = [(float(x), float(y)) for x, y in finite(series[name])] if len(clean[name]) < 2 \
-            else [_as_float_point(p) for p in series[name]]
-        body.append(polyline(scale, raw, i))
+        # the raw points, so that a NaN breaks the line; a lone point gets a dot
+        body.append(polyline(scale, [_as_float_point(p) for p in series[name]], i))
         if len(clean[name]) == 1:
             x, y = clean[name][0]
             body.append(f'<circle cx="{_n(scale.px(x))}" cy="{_n(scale.py(y))}" r="3" '
@@ -143,7 +141,8 @@ def _as_float_point(p: Sequence[float]) -> Point:
         return math.nan, math.nan
 
 
-def _marker_groups(markers) -> dict[str, list[float]]:
+def _marker_groups(markers: Mapping[str, Sequence[float]] | Sequence[float] | None
+                   ) -> dict[str, list[float]]:
     if markers is None:
         return {}
     if isinstance(markers, Mapping):
