@@ -70,12 +70,18 @@ FRESHNESS_PRODUCTS_SINCE = timedelta(days=1)
 
 
 def prediction_ages(*, now) -> dict[str, float]:
-    """Seconds since each product's newest prediction, for products seen in the last day."""
-    from django.db.models import Max
-
-    newest = (Prediction.objects.filter(created_at__gte=now - FRESHNESS_PRODUCTS_SINCE)
-              .order_by().values("product_id").annotate(newest=Max("created_at")))
-    return {row["product_id"]: (now - row["newest"]).total_seconds() for row in newest}
+    """Seconds since each product's newest prediction, for products seen in the last day.
+    Products are found by walking the (product_id, event_ts) index one product at a time:
+    two index probes per product, whatever the size of the table, once a minute."""
+    ages: dict[str, float] = {}
+    product: str | None = ""
+    by_product = Prediction.objects.order_by("product_id").values_list("product_id", flat=True)
+    while (product := by_product.filter(product_id__gt=product).first()) is not None:
+        newest = (Prediction.objects.filter(product_id=product).order_by("-event_ts")
+                  .values_list("created_at", flat=True).first())
+        if newest >= now - FRESHNESS_PRODUCTS_SINCE:
+            ages[product] = (now - newest).total_seconds()
+    return ages
 
 
 def slo_freshness_sample(*, config, now=None) -> dict[str, bool]:

@@ -12,6 +12,7 @@ by the slo-sample beat task (`record_slo_minute`).
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -207,6 +208,15 @@ def _ensure_flusher() -> None:
         _thread_pid = os.getpid()
         _thread = threading.Thread(target=_flush_forever, name="sli-flusher", daemon=True)
         _thread.start()
+        atexit.register(_flush_at_exit)
+
+
+def _flush_at_exit() -> None:
+    """A process that exits normally (a gunicorn worker recycled) writes its last counts."""
+    try:
+        flush()
+    except Exception:  # noqa: BLE001 - at exit there is nobody left to tell but the log
+        log.exception("could not flush SLI counts at exit")
 
 
 def _flush_forever() -> None:

@@ -76,3 +76,9 @@ def test_the_sample_is_scheduled_every_minute_by_migration(db):
     task = PeriodicTask.objects.get(name="slo-sample")
     assert task.task == "monitoring.tasks.slo_sample"
     assert (task.interval.every, task.interval.period) == (1, "minutes")
+
+
+def test_a_product_silent_for_over_a_day_is_no_longer_expected(model_version):
+    make_prediction(model_version, 1, product_id="BTC-USD")
+    make_prediction(model_version, 2, product_id="DELISTED-USD", age_s=2 * 86400)
+    assert slo_freshness_sample(config=current_config())["prediction_freshness"] is True
