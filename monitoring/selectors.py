@@ -1,6 +1,6 @@
 """Reads behind the SLO page, its JSON and the scrape-time metrics: every SLI is summed from
-the per-minute rollups (`SloMinute`, `TickLatencyMinute`), so it covers exactly the window it
-names, and no query reads predictions or requests one by one."""
+the rollups (`SloMinute`/`SloHour`, `TickLatencyMinute`/`TickLatencyHour`), so it covers
+exactly the window it names, and no query reads predictions or requests one by one."""
 
 from __future__ import annotations
 
