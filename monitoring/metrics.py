@@ -82,6 +82,25 @@ DRIFT_REPORTS = Counter(
     ["status"],
 )
 
+# --- SLOs (docs/slo.md) -------------------------------------------------------------------------
+# Counted by monitoring/sli.py with the per-minute rollups the SLO page reads, so Prometheus
+# and the page judge the same events; the generated rules (monitoring/rules.py) read these.
+SLO_EVENTS = Counter(
+    "volatility_slo_events_total",
+    "Events judged by each SLO (requests, ticks, sampled minutes), by SLO key.",
+    ["slo"],
+)
+SLO_GOOD_EVENTS = Counter(
+    "volatility_slo_good_events_total",
+    "Events that met their SLO's threshold, by SLO key.",
+    ["slo"],
+)
+# Read from the configuration at scrape time by monitoring/slo_collector.py: (name, help).
+SLO_TARGET = ("volatility_slo_target",
+              "Objective of each SLO: the share of good events it promises (ServiceConfig).")
+SLO_THRESHOLD = ("volatility_slo_threshold_seconds",
+                 "What makes an event good for each SLO with a threshold, in seconds.")
+
 # Alerts count events with increase(), which needs two samples of a series: the first event
 # of a labelled series that the event itself creates (at 1) goes unseen. Children of the
 # closed label sets exist at 0 from the start of every process, so the first dead letter or

@@ -1,12 +1,21 @@
-"""Beat task: hourly housekeeping (schedule editable in the admin: Periodic tasks)."""
+"""Beat tasks: hourly housekeeping and the once-a-minute SLO sample (schedules editable in the
+admin: Periodic tasks)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from monitoring.services import housekeeping_run
+from monitoring.services import housekeeping_run, slo_freshness_sample
 
 
 @shared_task
 def housekeeping() -> dict[str, int]:
     return housekeeping_run()
+
+
+@shared_task
+def slo_sample() -> dict[str, bool]:
+    """Count this minute for the prediction and drift-report freshness SLOs."""
+    from predictions.config import current_config
+
+    return slo_freshness_sample(config=current_config())

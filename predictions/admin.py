@@ -52,6 +52,11 @@ class ServiceConfigForm(forms.ModelForm):
             "slo_latency_threshold_ms": "SLO latency threshold (ms)",
             "slo_latency_target": "SLO latency target",
             "slo_freshness_seconds": "SLO freshness (seconds)",
+            "slo_stream_latency_seconds": "SLO tick-to-prediction threshold (seconds)",
+            "slo_stream_latency_target": "SLO tick-to-prediction target",
+            "slo_freshness_target": "SLO freshness target",
+            "slo_drift_freshness_seconds": "SLO drift-report freshness (seconds)",
+            "slo_drift_freshness_target": "SLO drift-report freshness target",
         }
 
     def clean(self):
@@ -77,7 +82,12 @@ class ServiceConfigAdmin(admin.ModelAdmin):
         ("Drift policy", {"fields": ["drift_method", "drift_method_threshold",
                                      "drift_share_threshold", "drift_window_rows"]}),
         ("SLO targets", {"fields": ["slo_availability_target", "slo_latency_threshold_ms",
-                                    "slo_latency_target", "slo_freshness_seconds"]}),
+                                    "slo_latency_target", "slo_freshness_seconds",
+                                    "slo_stream_latency_seconds", "slo_stream_latency_target",
+                                    "slo_freshness_target", "slo_drift_freshness_seconds",
+                                    "slo_drift_freshness_target"],
+                         "description": "The five SLOs of the SLO page (/slo/), the target "
+                                        "gauges of /metrics and the Prometheus rules' targets."}),
         ("Change", {"fields": ["reason", "version", "updated_at", "recent_changes"]}),
     ]
 

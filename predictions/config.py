@@ -27,6 +27,11 @@ class ActiveConfig:
     slo_latency_threshold_ms: int
     slo_latency_target: float
     slo_freshness_seconds: int
+    slo_stream_latency_seconds: float = 1.0
+    slo_stream_latency_target: float = 0.99
+    slo_freshness_target: float = 0.99
+    slo_drift_freshness_seconds: int = 1800
+    slo_drift_freshness_target: float = 0.99
 
 
 _lock = threading.Lock()
@@ -50,6 +55,11 @@ def _read() -> ActiveConfig:
         slo_latency_threshold_ms=row.slo_latency_threshold_ms,
         slo_latency_target=row.slo_latency_target,
         slo_freshness_seconds=row.slo_freshness_seconds,
+        slo_stream_latency_seconds=row.slo_stream_latency_seconds,
+        slo_stream_latency_target=row.slo_stream_latency_target,
+        slo_freshness_target=row.slo_freshness_target,
+        slo_drift_freshness_seconds=row.slo_drift_freshness_seconds,
+        slo_drift_freshness_target=row.slo_drift_freshness_target,
     )
 
 

@@ -61,6 +61,25 @@ class ServiceConfig(models.Model):
     slo_freshness_seconds = models.PositiveIntegerField(
         default=5, help_text="The newest prediction should be younger than this."
     )
+    # The SLO objectives below complete the five of docs/slo.md (monitoring/slo.py, SLOS).
+    slo_stream_latency_seconds = models.FloatField(
+        default=1.0, help_text="A tick is on time when its prediction is stored within this "
+                               "many seconds of its exchange time."
+    )
+    slo_stream_latency_target = models.FloatField(
+        default=0.99, help_text="Share of ticks stored within the tick-to-prediction threshold."
+    )
+    slo_freshness_target = models.FloatField(
+        default=0.99, help_text="Share of minutes in which every product's newest prediction "
+                                "is younger than the freshness threshold."
+    )
+    slo_drift_freshness_seconds = models.PositiveIntegerField(
+        default=1800, help_text="The newest completed drift report should be younger than this."
+    )
+    slo_drift_freshness_target = models.FloatField(
+        default=0.99, help_text="Share of minutes in which the newest completed drift report is "
+                                "younger than its threshold."
+    )
     version = models.PositiveIntegerField(default=1, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

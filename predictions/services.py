@@ -29,8 +29,16 @@ EDITABLE_FIELDS = frozenset(
         "slo_latency_threshold_ms",
         "slo_latency_target",
         "slo_freshness_seconds",
+        "slo_stream_latency_seconds",
+        "slo_stream_latency_target",
+        "slo_freshness_target",
+        "slo_drift_freshness_seconds",
+        "slo_drift_freshness_target",
     }
 )
+# SLO targets are shares of good events; a target of 1 leaves no error budget to burn.
+SLO_TARGET_FIELDS = ("slo_stream_latency_target", "slo_freshness_target",
+                     "slo_drift_freshness_target")
 
 
 # Changing either decides what serves, so the pair is checked before it is written.
@@ -62,6 +70,11 @@ def _validate(reason: str, changes: dict[str, Any]) -> None:
     for field in ("drift_share_threshold", "slo_availability_target", "slo_latency_target"):
         if field in changes and not 0.0 < float(changes[field]) <= 1.0:
             raise ConfigError(f"{field} must be in (0, 1]")
+    for field in SLO_TARGET_FIELDS:
+        if field in changes and not 0.0 < float(changes[field]) < 1.0:
+            raise ConfigError(f"{field} must be in (0, 1)")
+    if "slo_stream_latency_seconds" in changes and float(changes["slo_stream_latency_seconds"]) <= 0:
+        raise ConfigError("slo_stream_latency_seconds must be positive")
 
 
 def model_version_problem(version: ModelVersion, *, check_artifact: bool = True) -> str | None:

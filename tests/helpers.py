@@ -224,6 +224,11 @@ def form_data(config: ServiceConfig, **overrides) -> dict:
         "slo_latency_threshold_ms": config.slo_latency_threshold_ms,
         "slo_latency_target": config.slo_latency_target,
         "slo_freshness_seconds": config.slo_freshness_seconds,
+        "slo_stream_latency_seconds": config.slo_stream_latency_seconds,
+        "slo_stream_latency_target": config.slo_stream_latency_target,
+        "slo_freshness_target": config.slo_freshness_target,
+        "slo_drift_freshness_seconds": config.slo_drift_freshness_seconds,
+        "slo_drift_freshness_target": config.slo_drift_freshness_target,
         "reason": "rollback drill",
     }
     data.update(overrides)
@@ -243,3 +248,47 @@ def sample(families, name, **labels) -> float:
         if all(s.labels.get(k) == v for k, v in labels.items()):
             return s.value
     return 0.0
+
+
+def promtool_path() -> str:
+    """The real promtool (Debian package `prometheus`), or a skip (a failure with CI=true)."""
+    import shutil
+
+    path = shutil.which("promtool")
+    need("promtool", path is not None,
+         "install the Debian package prometheus (scripts/provision-test.sh does, as root)")
+    return path
+
+
+def slo_minutes(slo: str, start, profile: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
+    """Store `SloMinute` rows from `start` on, one a minute, from a profile of
+    (minutes, good a minute, total a minute) segments (no row where total is 0), and their
+    hour rows; returns the per-minute (good, total) counts in order."""
+    from datetime import timedelta
+
+    from monitoring.models import SloMinute
+    from monitoring.services import slo_hours_rebuild
+
+    counts = [(good, total) for minutes, good, total in profile for _ in range(minutes)]
+    SloMinute.objects.bulk_create(
+        SloMinute(slo=slo, minute=start + timedelta(minutes=i), good=good, total=total)
+        for i, (good, total) in enumerate(counts) if total)
+    slo_hours_rebuild()
+    return counts
+
+
+def make_prediction(version, offset: int, *, product_id: str = "BTC-USD",
+                    age_s: float = 0.0) -> Prediction:
+    """A stored prediction of `product_id`, written `age_s` seconds ago."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    row = Prediction.objects.create(
+        product_id=product_id, event_ts=timezone.now(), features={}, variant="ml", score=0.1,
+        label=False, threshold=0.5, shadow_variant="baseline", shadow_score=0.1,
+        model_version=version, topic="ticks.raw", partition=0, offset=offset)
+    if age_s:
+        Prediction.objects.filter(pk=row.pk).update(created_at=timezone.now()
+                                                    - timedelta(seconds=age_s))
+    return row

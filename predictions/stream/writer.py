@@ -22,6 +22,7 @@ from kafka.structs import TopicPartition
 
 from monitoring import metrics
 from predictions.models import Fenced, LeaseLost, Prediction, StreamLease, StreamOffset
+from predictions.signals import stream_batch_stored
 from predictions.stream.batches import RunStats, ScoredBatch
 from predictions.stream.copy_encoding import COPY_COLUMNS, copy_rows
 
@@ -65,8 +66,10 @@ def observe(commit: BatchCommit, stats: RunStats) -> None:
         stats.scored += n
         now = time.time()
         tick_to_prediction = metrics.TICK_TO_PREDICTION.observe
-        for ts in batch.ticks.ts:
-            tick_to_prediction(max(now - ts, 0.0))
+        latencies = [max(now - ts, 0.0) for ts in batch.ticks.ts]
+        for latency in latencies:
+            tick_to_prediction(latency)
+        stream_batch_stored.send(sender=BatchCommit, latencies_s=latencies)
         metrics.CONSUMER_MESSAGES.labels(outcome="scored").inc(n)
         metrics.PREDICTIONS_WRITTEN.labels(variant=batch.variant).inc(n)
     metrics.CONSUMER_BATCH_SECONDS.observe(time.monotonic() - commit.started)

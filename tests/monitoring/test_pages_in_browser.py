@@ -114,32 +114,38 @@ def screenshot(browser: Browser, tmp_path: Path, name: str) -> Path:
 
 # --- The SLO page -----------------------------------------------------------------------------
 
+def linked_json(browser: Browser, selector: str) -> dict:
+    """The JSON a link of the page points to, fetched with the page's session."""
+    href = browser.page.get_attribute(selector, "href")
+    answer = browser.page.request.get(browser.base + "/slo/" + href)
+    assert answer.status == 200
+    return json.loads(answer.body())
+
+
 @pytest.fixture
 def slo_history(model_version):
-    """An hour in which availability held, latency did not, and the stream was quick."""
-    from monitoring.models import ApiMinute
-    from predictions.models import Prediction
+    """50 minutes in which availability held, latency burnt its budget, the stream was quick,
+    and a product wrote a prediction just now; drift reports were never counted. (Not a full
+    hour: the 1 h window must hold every row even if the page loads a minute later.)"""
+    from monitoring.models import SloMinute, TickLatencyMinute
+    from tests.helpers import make_prediction
 
-    minute = timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=5)
-    ApiMinute.objects.create(minute=minute, endpoint="predict", requests=1000, server_errors=2,
-                             client_errors=10, le_10ms=900, le_25ms=950, le_50ms=970,
-                             le_100ms=985, le_250ms=999, le_500ms=1000, le_1000ms=1000)
-    now = timezone.now()
-    Prediction.objects.bulk_create(
-        Prediction(product_id="BTC-USD", event_ts=now - timedelta(milliseconds=300), features={},
-                   variant="ml", score=0.1, label=False, threshold=0.5,
-                   shadow_variant="baseline", shadow_score=0.1, model_version=model_version,
-                   topic="ticks.raw", partition=0, offset=i)
-        for i in range(20))
+    now = timezone.now().replace(second=0, microsecond=0)
+    for m in range(50):
+        minute = now - timedelta(minutes=m)
+        SloMinute.objects.bulk_create([
+            SloMinute(slo="api_availability", minute=minute, good=999, total=1000),
+            SloMinute(slo="api_latency", minute=minute, good=850, total=1000),
+            SloMinute(slo="stream_latency", minute=minute, good=300, total=300),
+            SloMinute(slo="prediction_freshness", minute=minute, good=1, total=1)])
+        TickLatencyMinute.objects.create(minute=minute, ticks=300, le_100ms=100 + m,
+                                         le_250ms=250, le_500ms=290, le_1s=300, le_2500ms=300,
+                                         le_5s=300, le_10s=300, le_30s=300, le_60s=300)
+    make_prediction(model_version, 1)
 
 
-def test_the_slo_page_shows_every_slo_with_its_status(browser, staff_user, slo_history, tmp_path):
-    from monitoring.selectors import WINDOWS, slo_statuses
-    from predictions.config import current_config
-
-    expected = {s.key: s for s in slo_statuses(config=current_config(), window=WINDOWS["1h"])}
-    assert {s.status for s in expected.values()} == {"ok", "breaching"}  # the history's point
-
+def test_the_slo_page_shows_five_slos_their_burn_rates_and_charts(browser, staff_user,
+                                                                   slo_history, tmp_path):
     log_in(browser, staff_user.username)
     response = browser.goto("/slo/?window=1h")
     assert response.status == 200
@@ -147,34 +153,46 @@ def test_the_slo_page_shows_every_slo_with_its_status(browser, staff_user, slo_h
     assert page.title() == "SLO status | Volsite"
     assert page.locator("h1").inner_text() == "Service level objectives"
 
-    # SLI and target as percentages, precise enough to compare with targets like 99.5 %.
-    shown = {"api_availability": ("99.80 %\n(0.99800)", "99.50 %"),
-             "api_latency": ("98.50 %\n(0.98500)", "99.00 %"),
-             "stream_latency": ("100.00 %\n(1.00000)", "99.00 %")}
-    assert set(shown) == set(expected)
-    for key, slo in expected.items():
-        row = page.locator(f"#slo-{key}")
-        assert row.is_visible()
-        cells = row.locator("td").all_inner_texts()
-        assert cells[0] == slo.name
-        assert (cells[2], cells[3]) == shown[key]
-        assert cells[4] == f"{slo.good} / {slo.total}"
-        status = row.locator("td").last
-        assert status.inner_text() == slo.status
+    # Five SLOs; SLI and target as percentages, precise enough to compare with 99.5 %.
+    rows = page.locator("#slo-table tbody tr")
+    assert rows.count() == 5
+    shown = {"api_availability": ("99.90 %\n(0.99900)", "99.50 %", "49950 / 50000", "ok", "ok"),
+             "api_latency": ("85.00 %\n(0.85000)", "99.00 %", "42500 / 50000", "breaching",
+                             "page"),
+             "stream_latency": ("100.00 %\n(1.00000)", "99.00 %", "15000 / 15000", "ok", "ok"),
+             "prediction_freshness": ("100.00 %\n(1.00000)", "99.00 %", "50 / 50", "ok", "ok"),
+             "drift_freshness": ("—", "99.00 %", "0 / 0", "no data", "no data")}
+    for key, (sli, target, events, status, alert) in shown.items():
+        cells = page.locator(f"#slo-{key} td").all_inner_texts()
+        assert (cells[2], cells[3], cells[4], cells[6], cells[7]) == \
+            (sli, target, events, status, alert), key
+    # Burn rates over the seven windows: 15 % slow against 1 % allowed is 15×, a page.
+    burn = page.locator("#burn-api_latency td").all_inner_texts()
+    assert burn[1:8] == ["15.00×"] * 7
+    assert burn[8] == "fast_burn, slow_burn, budget_burn, budget_drain"
+    assert page.locator("#burn-drift_freshness td").all_inner_texts()[1:8] == ["—"] * 7
+    # Charts: inline SVG, drawn, with their titles.
+    charts = page.locator("figure.slo-chart svg")
+    assert charts.count() == 11
+    assert charts.first.bounding_box()["width"] > 300
+    assert "p50 / p99" in page.locator("#chart-stream-quantiles svg title").text_content()
+    assert page.locator("#chart-stream-quantiles svg path[stroke]").count() >= 2
     # The admin's own header: where the operator came from, and how to leave.
     assert page.locator(".breadcrumbs").inner_text() == "Home › Service level objectives"
     user_tools = page.locator("#user-tools").inner_text().lower()
     assert "slo status" in user_tools and "log out" in user_tools
-    # Statuses are coloured by the page's own stylesheet: green for ok, red for breaching.
+    # Coloured by the page's own stylesheet: green for ok, red for breaching and pages.
     colour = "el => getComputedStyle(el).color"
-    assert page.locator("#slo-api_availability td").last.evaluate(colour) == "rgb(26, 127, 55)"
+    assert page.locator("#slo-api_availability td").nth(6).evaluate(colour) == "rgb(26, 127, 55)"
+    assert page.locator("#slo-api_latency td").nth(6).evaluate(colour) == "rgb(207, 34, 46)"
     assert page.locator("#slo-api_latency td").last.evaluate(colour) == "rgb(207, 34, 46)"
     assert page.locator("#freshness").evaluate(colour) == "rgb(26, 127, 55)"
-    # The admin's stylesheet applies (served locally): the header bar is not unstyled.
-    assert page.locator("#header").evaluate("el => getComputedStyle(el).display") == "flex"
     assert any(urlsplit(u).path.endswith("/admin/css/base.css") for u in browser.requests)
 
     screenshot(browser, tmp_path, "slo")
+    data = linked_json(browser, "#slo-json")  # the JSON link: the same numbers
+    assert [s["key"] for s in data["slos"]] == list(shown)
+    assert next(s for s in data["slos"] if s["key"] == "api_latency")["alert"]["level"] == "page"
     browser.assert_clean()
 
 

@@ -1,8 +1,9 @@
 """The Prometheus side of the SLOs, checked with the real promtool (Debian package
 `prometheus`): the scrape config and the rules load, the rules pass their unit tests
 (`tests/monitoring/prometheus/*_test.yml`), those unit tests cover every rule, every series the
-rules and their tests select is one that our `/metrics` really exports, and that exposition
-passes promtool's metric lint."""
+rules, their tests and the Grafana dashboard select is one that our `/metrics` really exports
+(or a recording rule that rules.yml defines), and that exposition passes promtool's metric
+lint."""
 
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitoring.slo import SLO_KEYS
 from tests.helpers import need
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "monitoring" / "prometheus"
+DASHBOARD = ROOT / "monitoring" / "grafana" / "volsite-dashboard.json"
 UNIT_TESTS = sorted((Path(__file__).parent / "prometheus").glob("*_test.yml"))
 # Labels Prometheus adds at scrape time (`job`, `instance`) or from prometheus.yml (`service`):
 # unit-test series carry them, our exposition does not.
@@ -29,6 +32,8 @@ TARGET_LABELS = {"job", "instance", "service"}
 # `series{matchers}` in PromQL or in a unit test's series notation.
 SELECTOR = re.compile(r"\b(volatility_[a-z0-9_]+)\s*(?:\{([^}]*)\})?")
 MATCHER = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"([^"]*)"')
+# A recording rule's name (`level:metric:operations`) where PromQL selects it.
+RECORD = re.compile(r"\b(volsite:[a-z0-9_:]+)")
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +51,17 @@ def run(promtool: str, *args: str, stdin: str | None = None) -> subprocess.Compl
 
 def rule_groups() -> list[dict]:
     return yaml.safe_load((PROMETHEUS / "rules.yml").read_text())["groups"]
+
+
+def dashboard_queries() -> list[str]:
+    """The PromQL of every panel of the Grafana dashboard (rows nest panels)."""
+    def panels(items):
+        for panel in items:
+            yield panel
+            yield from panels(panel.get("panels", []))
+
+    document = json.loads(DASHBOARD.read_text())
+    return [t["expr"] for p in panels(document["panels"]) for t in p.get("targets", [])]
 
 
 def unit_tests() -> list[dict]:
@@ -101,13 +117,25 @@ def test_the_unit_tests_check_the_value_of_every_recording_rule():
     assert records - checked == set(), "recording rules whose value no unit test checks"
 
 
+def test_every_recording_rule_the_dashboard_reads_is_defined_in_the_rules():
+    records = {r["record"] for g in rule_groups() for r in g["rules"] if "record" in r}
+    used = {name for expr in dashboard_queries() for name in RECORD.findall(expr)}
+    assert used, "the dashboard reads no recording rule (the SLO row does)"
+    assert used - records == set(), "dashboard queries of recording rules rules.yml lacks"
+    assert {"volsite:slo_budget_remaining:30d", "volsite:slo_alert_level",
+            "volsite:slo_burn_rate:1h"} <= used
+
+
 # --- the rules against what /metrics exports ---------------------------------------------------
 
 def test_a_new_process_exports_the_event_counters_alerts_watch_at_zero():
-    """VolsiteDeadLetters and VolsiteDriftReportsFailing count with increase(), which cannot
-    see the event that creates a series: those series exist at 0 before their first event."""
+    """VolsiteDeadLetters, VolsiteDriftReportsFailing and the SLO rules count with increase()
+    or rate(), which cannot see the event that creates a series: those series exist at 0
+    before their first event (the SLO ones once monitoring.sli is imported, as the
+    middleware, the consumer and the beat task all do)."""
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-    code = "import monitoring.metrics, prometheus_client; print(prometheus_client.generate_latest().decode())"
+    code = ("import django; django.setup(); import monitoring.sli, prometheus_client; "
+            "print(prometheus_client.generate_latest().decode())")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -118,6 +146,10 @@ def test_a_new_process_exports_the_event_counters_alerts_watch_at_zero():
                        (("outcome", outcome),))] == 0.0
     for status in ("ok", "skipped", "failed"):
         assert values[("volatility_drift_reports_total", (("status", status),))] == 0.0
+    # Every SLO's event counters (the burn-rate rules' increase() needs them from the start).
+    for slo in SLO_KEYS:
+        for name in ("volatility_slo_events_total", "volatility_slo_good_events_total"):
+            assert values[(name, (("slo", slo),))] == 0.0
 
 
 @pytest.fixture
@@ -226,6 +258,17 @@ def test_every_series_the_unit_tests_feed_is_exported_by_metrics(exposition):
                     # Other values (status codes, model names, topics) are the test's own.
                     problems += mismatches(name, matchers, samples, extra_labels=TARGET_LABELS,
                                            exact_values={"le", "endpoint"})
+    assert problems == []
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_every_series_the_dashboard_selects_is_exported_by_metrics(exposition):
+    samples = exported(exposition)
+    problems = []
+    for expr in dashboard_queries():
+        for name, matchers in selectors(expr):
+            problems += mismatches(name, matchers, samples)
     assert problems == []
 
 
