@@ -36,7 +36,8 @@ def publish_ticks(topic: str, ages_s: list[float]) -> None:
 
 def test_requests_and_batches_move_the_counts_the_page_shows(request, client, api_client,
                                                              staff_user, kafka, feature_names):
-    from predictions.stream.consumer import consume_run, lease_claim
+    from predictions.models import StreamLease
+    from predictions.stream.consumer import consume_run
 
     assert postgres_in_use(), "this test is about PostgreSQL"
     before = scrape(client)
@@ -54,7 +55,7 @@ def test_requests_and_batches_move_the_counts_the_page_shows(request, client, ap
     service_config_update(actor_name="tests", reason="slack for a loaded test machine",
                           slo_stream_latency_seconds=30.0)
     publish_ticks(kafka.KAFKA_TOPIC_TICKS, [300.0, 299.0, 2.0, 1.5, 1.0])
-    lease_claim("slo-test")
+    StreamLease.objects.claim("slo-test")
     stats = consume_run(max_seconds=20, max_messages=5, holder="slo-test")
     assert stats.scored == 5
     assert counted("stream_latency") == (3, 5)
