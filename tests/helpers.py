@@ -224,8 +224,16 @@ def form_data(config: ServiceConfig, **overrides) -> dict:
         "slo_latency_threshold_ms": config.slo_latency_threshold_ms,
         "slo_latency_target": config.slo_latency_target,
         "slo_freshness_seconds": config.slo_freshness_seconds,
+        "auto_rollback_drift_reports": config.auto_rollback_drift_reports,
+        "auto_rollback_pr_auc_margin": config.auto_rollback_pr_auc_margin,
+        "auto_rollback_min_rows": config.auto_rollback_min_rows,
+        "auto_rollback_window_minutes": config.auto_rollback_window_minutes,
         "reason": "rollback drill",
     }
+    # Checkboxes: posted only when ticked.
+    for field in ("auto_rollback_enabled", "auto_rollback_on_fast_burn"):
+        if getattr(config, field):
+            data[field] = "on"
     data.update(overrides)
     return data
 

@@ -1,147 +1,19 @@
-"""Writes to the shared configuration and the model registry. Every config change, from the
-admin, a command or the system, goes through `service_config_update`."""
+"""The model registry and the prediction rows: register and train versions, mature labels,
+forget stream positions."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
 
-from predictions.config import forget_config
 from predictions.core.guardrail import ml_beats_baseline
-from predictions.core.scorers import BASELINE, ML, VARIANTS, dump_model, sha256_hex
+from predictions.core.scorers import dump_model, sha256_hex
 from predictions.core.training import TrainResult
-from predictions.models import ConfigAuditEntry, ModelVersion, ServiceConfig
-
-EDITABLE_FIELDS = frozenset(
-    {
-        "active_variant",
-        "active_model_version",
-        "drift_method",
-        "drift_method_threshold",
-        "drift_share_threshold",
-        "drift_window_rows",
-        "slo_availability_target",
-        "slo_latency_threshold_ms",
-        "slo_latency_target",
-        "slo_freshness_seconds",
-    }
-)
-
-
-# Changing either decides what serves, so the pair is checked before it is written.
-SERVING_FIELDS = frozenset({"active_variant", "active_model_version"})
-
-
-class ConfigError(ValueError):
-    """A refused configuration change; the text says why."""
-
-
-class PromotionRefused(ConfigError):
-    """A model version that could not serve was to be promoted or served; the text says why."""
-
-
-def _display(value: Any) -> Any:
-    if isinstance(value, ModelVersion):
-        return value.name
-    return value
-
-
-def _validate(reason: str, changes: dict[str, Any]) -> None:
-    if not reason or not reason.strip():
-        raise ConfigError("a reason is required for every configuration change")
-    unknown = set(changes) - EDITABLE_FIELDS
-    if unknown:
-        raise ConfigError(f"unknown configuration fields: {sorted(unknown)}")
-    if "active_variant" in changes and changes["active_variant"] not in VARIANTS:
-        raise ConfigError(f"active_variant must be one of {list(VARIANTS)}")
-    for field in ("drift_share_threshold", "slo_availability_target", "slo_latency_target"):
-        if field in changes and not 0.0 < float(changes[field]) <= 1.0:
-            raise ConfigError(f"{field} must be in (0, 1]")
-
-
-def model_version_problem(version: ModelVersion, *, check_artifact: bool = True) -> str | None:
-    """Why this version cannot serve (features unknown to the engine; with `check_artifact`,
-    an ML artifact that is refused), or None."""
-    from django.conf import settings as dj_settings
-
-    from predictions.core.features import feature_names
-    from predictions.core.scorers import ArtifactError, load_model
-
-    expected = feature_names(dj_settings.FEATURE_WINDOWS_SECONDS)
-    if list(version.feature_names) != expected:
-        return "its features differ from the feature engine's; retrain it"
-    if not check_artifact:
-        return None
-    try:
-        load_model(bytes(version.artifact), version.sha256)
-    except ArtifactError as exc:
-        return f"its artifact is refused: {exc}"
-    return None
-
-
-def service_config_check(*, variant: str | None, version: ModelVersion | None) -> None:
-    """Refuse (PromotionRefused) a variant and model version that could not serve together:
-    features the engine does not compute, or, for ML, an artifact that is refused."""
-    if version is None:
-        return
-    problem = model_version_problem(version, check_artifact=variant == ML)
-    if problem:
-        raise PromotionRefused(f"Cannot serve {variant} with {version}: {problem}. "
-                               "Keep the baseline, or promote another version.")
-
-
-@transaction.atomic
-def service_config_update(*, actor: Any = None, actor_name: str = "", reason: str,
-                          **changes: Any) -> ServiceConfig:
-    """Apply changes to the configuration row, audit them, and bump its version.
-
-    `actor` is a user (admin, API); system processes pass `actor_name` instead. A change that
-    changes nothing writes nothing. A change of variant or model version that could not serve
-    is refused (`service_config_check`).
-    """
-    _validate(reason, changes)
-    config = _config_locked()
-    if SERVING_FIELDS & changes.keys():
-        service_config_check(
-            variant=changes.get("active_variant", config.active_variant),
-            version=changes.get("active_model_version", config.active_model_version),
-        )
-    return _config_write(config, changes, actor=actor, actor_name=actor_name, reason=reason)
-
-
-def _config_locked() -> ServiceConfig:
-    ServiceConfig.load()
-    return ServiceConfig.objects.select_for_update().get(pk=ServiceConfig.SINGLETON_PK)
-
-
-def _config_write(config: ServiceConfig, changes: dict[str, Any], *, actor: Any,
-                  actor_name: str, reason: str) -> ServiceConfig:
-    """Write the fields that change and their audit entry; processes reload after commit."""
-    diff: dict[str, list[Any]] = {}
-    for field, new in changes.items():
-        old = getattr(config, field)
-        if old != new:
-            diff[field] = [_display(old), _display(new)]
-            setattr(config, field, new)
-    if not diff:
-        return config
-    config.save()
-    ServiceConfig.objects.filter(pk=config.pk).update(version=F("version") + 1)
-    config.refresh_from_db()
-    ConfigAuditEntry.objects.create(
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
-        actor_name=getattr(actor, "username", "") or actor_name or "system",
-        changes=diff,
-        reason=reason.strip(),
-        config_version=config.version,
-    )
-    transaction.on_commit(forget_config)
-    return config
+from predictions.models import ModelVersion, ServiceConfig
+from predictions.services.promotion import model_version_activate
 
 
 def _dt(ts: float) -> datetime:
@@ -172,38 +44,6 @@ def model_version_create(*, result: TrainResult, name: str, data_source: str,
         reference_sample=result.reference_sample,
         model_card=model_card,
     )
-
-
-@dataclass(frozen=True)
-class Promotion:
-    """What a promotion did: the configuration now, and which variant serves and why."""
-
-    config: ServiceConfig
-    serves_ml: bool
-    reason: str
-
-
-@transaction.atomic
-def model_version_activate(*, version: ModelVersion, actor: Any = None, actor_name: str = "",
-                           reason: str) -> Promotion:
-    """Promote a version, or refuse (PromotionRefused) one that could not serve.
-
-    Its ML artifact is checked even while the baseline serves, so a later flip to ML cannot
-    meet a broken artifact; that check covers the one `service_config_update` would make.
-    The variant follows the guardrail (`core.guardrail.ml_beats_baseline` on the version's
-    held-out metrics): ML serves only when it beat the baseline there, otherwise the
-    baseline variant does. The train command, the shell and the admin share this one rule,
-    and the audit entry quotes its numbers.
-    """
-    serves_ml, why = ml_beats_baseline(version.metrics or {})
-    changes = {"active_model_version": version, "active_variant": ML if serves_ml else BASELINE}
-    _validate(reason, changes)
-    problem = model_version_problem(version)
-    if problem:
-        raise PromotionRefused(f"{version} cannot serve: {problem}")
-    config = _config_write(_config_locked(), changes, actor=actor, actor_name=actor_name,
-                           reason=f"{reason}; guardrail: {why}")
-    return Promotion(config=config, serves_ml=serves_ml, reason=why)
 
 
 def model_version_train(*, frame: Any, data_source: str, horizon_s: float, percentile: float,
