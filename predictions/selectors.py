@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import QuerySet
 
 from predictions.core.scorers import BASELINE, ML
-from predictions.models import ModelVersion, Prediction, ServiceConfig
+from predictions.models import ConfigAuditEntry, ModelVersion, Prediction, ServiceConfig
 
 
 def service_config_get() -> ServiceConfig:
@@ -83,3 +84,55 @@ def prediction_live_performance(*, since: datetime | None = None,
             "pr_auc": float(average_precision_score(y, p)) if 0 < y.sum() < len(y) else None,
         }
     return out
+
+
+@dataclass(frozen=True)
+class ServedAt:
+    """What the configuration said should serve at a moment, and since when."""
+
+    at: datetime
+    variant: str
+    model_version: ModelVersion | None
+    config_version: int
+    since: datetime | None  # when it became live; None: before the first recorded change
+    actor_name: str
+    source: str
+    reason: str
+
+
+def service_config_at(*, at: datetime) -> ServedAt:
+    """Which variant and model version served at `at`, from the audit trail's snapshots.
+
+    A change is live from its own instant on (`at` equal to an entry's time answers with that
+    entry). Before the first recorded change the answer is the first entry's "old" values; with
+    no change ever recorded, the configuration as it is now (it has never changed).
+    """
+    entry = (ConfigAuditEntry.objects.filter(at__lte=at).exclude(active_variant="")
+             .select_related("active_model_version").order_by("-at", "-id").first())
+    if entry is not None:
+        return ServedAt(at=at, variant=entry.active_variant,
+                        model_version=entry.active_model_version,
+                        config_version=entry.config_version, since=entry.at,
+                        actor_name=entry.actor_name, source=entry.source, reason=entry.reason)
+    first = ConfigAuditEntry.objects.order_by("at", "id").select_related(
+        "active_model_version").first()
+    if first is None:
+        config = ServiceConfig.load()
+        return ServedAt(at=at, variant=config.active_variant,
+                        model_version=config.active_model_version,
+                        config_version=config.version, since=None, actor_name="",
+                        source="", reason="no change recorded")
+    changes = first.changes or {}
+    variant = changes.get("active_variant", [first.active_variant])[0]
+    version = first.active_model_version
+    if "active_model_version" in changes:
+        version = ModelVersion.objects.filter(name=changes["active_model_version"][0]).first()
+    return ServedAt(at=at, variant=variant, model_version=version,
+                    config_version=first.config_version - 1, since=None, actor_name="",
+                    source="", reason="before the first recorded change")
+
+
+def service_config_timeline(*, limit: int = 50) -> list[ConfigAuditEntry]:
+    """The latest configuration versions that decided what served, newest first."""
+    return list(ConfigAuditEntry.objects.exclude(active_variant="")
+                .select_related("active_model_version").order_by("-at", "-id")[:limit])
