@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from drift.models import DriftReport
 from monitoring.selectors import prediction_age_seconds
-from predictions.models import ServiceConfig, StreamLease, StreamOffset
+from predictions.models import ConfigAuditEntry, ServiceConfig, StreamLease, StreamOffset
 
 
 class DatabaseCollector:
@@ -48,6 +48,7 @@ class DatabaseCollector:
                                     "Seconds since the newest prediction row was written.",
                                     value=age)
         yield from _drift_gauges()
+        yield from _auto_rollback_families()
 
 
 def _config_gauges(config: ServiceConfig) -> Iterator[GaugeMetricFamily]:
@@ -92,3 +93,15 @@ def _drift_gauges() -> Iterator[GaugeMetricFamily]:
         yield GaugeMetricFamily("volatility_drift_detected",
                                 "1 when the latest drift report crossed the share threshold.",
                                 value=1.0 if report.dataset_drift else 0.0)
+
+
+def _auto_rollback_families() -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    """Auto-rollbacks so far (from the audit trail, so every worker agrees, at 0 before the
+    first: increase() in the alert needs the series to exist) and whether the policy is on."""
+    count = ConfigAuditEntry.objects.filter(source="auto-rollback").count()
+    yield CounterMetricFamily("volatility_auto_rollbacks",
+                              "Times the auto-rollback policy flipped serving to the baseline.",
+                              value=float(count))
+    yield GaugeMetricFamily("volatility_auto_rollback_enabled",
+                            "1 when the auto-rollback policy is on.",
+                            value=1.0 if ServiceConfig.load().auto_rollback_enabled else 0.0)

@@ -43,46 +43,51 @@ def model_version_latest() -> ModelVersion | None:
     return ModelVersion.objects.order_by("-created_at", "-id").first()
 
 
+# Fewer matured rows than this behind a live figure and it is shown as "too few rows".
+LIVE_MIN_ROWS = 200
+
+
 def prediction_live_performance(*, since: datetime | None = None,
+                                until: datetime | None = None,
                                 model_version: ModelVersion | None = None
-                                ) -> dict[str, dict[str, float | int | None]]:
-    """Live precision, recall and PR-AUC per variant, from rows whose labels have matured.
+                                ) -> dict[str, dict[str, float | int | bool | None]]:
+    """Live n, prevalence, precision, recall, PR-AUC and Brier per variant, from rows whose
+    labels have matured (`since` ≤ event time < `until`).
 
     Every row scores both variants: the served one (`score`, `threshold`) and the shadow one
-    (`shadow_score`, `shadow_threshold`), so each variant is measured on every matured row.
-    Prevalence is reported beside PR-AUC (which means little without it).
+    (`shadow_score`, `shadow_threshold`), so champion and challenger are measured on the same
+    rows, with the offline metric functions (`core.evaluation.scores`), so live and held-out
+    figures mean the same. `enough` is False below LIVE_MIN_ROWS rows.
     """
     import numpy as np
-    from sklearn.metrics import average_precision_score
+
+    from predictions.core.evaluation import scores as metric_scores
 
     rows = Prediction.objects.filter(matured_at__isnull=False, realized_label__isnull=False)
     if since is not None:
         rows = rows.filter(event_ts__gte=since)
+    if until is not None:
+        rows = rows.filter(event_ts__lt=until)
     if model_version is not None:
         rows = rows.filter(model_version=model_version)
-    scores: dict[str, list[tuple[float, float, bool]]] = {ML: [], BASELINE: []}
+    scored: dict[str, list[tuple[float, float, bool]]] = {ML: [], BASELINE: []}
     for variant, score, threshold, shadow_variant, shadow_score, shadow_threshold, label in \
             rows.values_list("variant", "score", "threshold", "shadow_variant", "shadow_score",
                              "shadow_threshold", "realized_label").iterator(chunk_size=5000):
-        scores[variant].append((score, threshold, label))
+        scored[variant].append((score, threshold, label))
         if shadow_variant != variant and shadow_threshold is not None:
-            scores[shadow_variant].append((shadow_score, shadow_threshold, label))
-    out: dict[str, dict[str, float | int | None]] = {}
-    for variant, items in scores.items():
+            scored[shadow_variant].append((shadow_score, shadow_threshold, label))
+    out: dict[str, dict[str, float | int | bool | None]] = {}
+    for variant, items in scored.items():
         if not items:
             out[variant] = {"n": 0, "prevalence": None, "precision": None, "recall": None,
-                            "pr_auc": None}
+                            "pr_auc": None, "brier": None, "enough": False}
             continue
         p, thr, y = (np.array(col) for col in zip(*items))
-        y = y.astype(bool)
-        flagged = p >= thr
-        out[variant] = {
-            "n": len(y),
-            "prevalence": float(y.mean()),
-            "precision": float((flagged & y).sum() / flagged.sum()) if flagged.any() else None,
-            "recall": float((flagged & y).sum() / y.sum()) if y.any() else None,
-            "pr_auc": float(average_precision_score(y, p)) if 0 < y.sum() < len(y) else None,
-        }
+        m = metric_scores(y.astype(bool), p.astype(float), thr.astype(float))
+        out[variant] = {key: m.get(key) for key in ("n", "prevalence", "precision", "recall",
+                                                    "pr_auc", "brier")}
+        out[variant]["enough"] = m["n"] >= LIVE_MIN_ROWS
     return out
 
 

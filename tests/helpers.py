@@ -251,3 +251,47 @@ def sample(families, name, **labels) -> float:
         if all(s.labels.get(k) == v for k, v in labels.items()):
             return s.value
     return 0.0
+
+
+def matured_rows(model_version, ml_scores, baseline_scores, labels, *, at=None,
+                 product_id: str = "BTC-USD", topic: str = "built") -> list[Prediction]:
+    """Matured prediction rows, served by ML and shadowed by the baseline, one a second back
+    from `at` (default now): the live-metric and auto-rollback tests' data."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    at = at or timezone.now()
+    rows = [
+        Prediction(product_id=product_id, event_ts=at - timedelta(seconds=i + 1), features={},
+                   variant="ml", score=float(ml), label=ml >= 0.5, threshold=0.5,
+                   shadow_variant="baseline", shadow_score=float(base), shadow_threshold=0.5,
+                   model_version=model_version, topic=topic, partition=0, offset=i,
+                   realized_label=bool(y), forward_rv=0.001, matured_at=at, mid=100.0)
+        for i, (ml, base, y) in enumerate(zip(ml_scores, baseline_scores, labels))
+    ]
+    return Prediction.objects.bulk_create(rows)
+
+
+def api_minutes(*, minutes: int, requests: int, server_errors: int, endpoint="predict") -> None:
+    """Per-minute API rollups for the last `minutes` minutes (the SLO burn's evidence)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from monitoring.models import ApiMinute
+
+    now = timezone.now().replace(second=0, microsecond=0)
+    ApiMinute.objects.bulk_create([
+        ApiMinute(minute=now - timedelta(minutes=i), endpoint=endpoint, requests=requests,
+                  server_errors=server_errors, le_100ms=requests)
+        for i in range(minutes)])
+
+
+def drift_reports(shares) -> None:
+    """OK drift reports with these drift shares, oldest first."""
+    from drift.models import DriftReport
+
+    for share in shares:
+        DriftReport.objects.create(status=DriftReport.OK, share_drifted=share,
+                                   dataset_drift=share >= 0.5)
