@@ -99,6 +99,12 @@ def _validate(reason: str, changes: dict[str, Any]) -> None:
     for field in ("drift_share_threshold", "slo_availability_target", "slo_latency_target"):
         if field in changes and not 0.0 < float(changes[field]) <= 1.0:
             raise ConfigError(f"{field} must be in (0, 1]")
+    if "auto_rollback_pr_auc_margin" in changes and \
+            not 0.0 <= float(changes["auto_rollback_pr_auc_margin"]) <= 1.0:
+        raise ConfigError("auto_rollback_pr_auc_margin must be in [0, 1]")
+    if "auto_rollback_window_minutes" in changes and \
+            int(changes["auto_rollback_window_minutes"]) < 1:
+        raise ConfigError("auto_rollback_window_minutes must be at least 1")
 
 
 def model_version_problem(version: ModelVersion, *, check_artifact: bool = True) -> str | None:

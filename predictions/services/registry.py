@@ -82,6 +82,7 @@ def model_version_train(*, frame: Any, data_source: str, horizon_s: float, perce
         promotion = None
         if activate:
             promotion = model_version_activate(version=version, actor_name=actor_name,
+                                               source="train",
                                                reason=f"trained and promoted by `{actor_name}`")
     serves_ml, why = ((promotion.serves_ml, promotion.reason) if promotion
                       else ml_beats_baseline(result.metrics))
