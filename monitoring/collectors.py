@@ -6,16 +6,19 @@ any part may import, and the arrows into predictions and drift start here instea
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from drift.models import DriftReport
 from monitoring.selectors import prediction_age_seconds
-from predictions.models import ServiceConfig, StreamLease, StreamOffset
+from predictions.models import ConfigAuditEntry, ServiceConfig, StreamLease, StreamOffset
+from predictions.selectors import prediction_live_performance
 
 
 class DatabaseCollector:
@@ -48,6 +51,8 @@ class DatabaseCollector:
                                     "Seconds since the newest prediction row was written.",
                                     value=age)
         yield from _drift_gauges()
+        yield from _auto_rollback_families()
+        yield from _live_families()
 
 
 def _config_gauges(config: ServiceConfig) -> Iterator[GaugeMetricFamily]:
@@ -92,3 +97,56 @@ def _drift_gauges() -> Iterator[GaugeMetricFamily]:
         yield GaugeMetricFamily("volatility_drift_detected",
                                 "1 when the latest drift report crossed the share threshold.",
                                 value=1.0 if report.dataset_drift else 0.0)
+
+
+def _auto_rollback_families() -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    """Auto-rollbacks so far (from the audit trail, so every worker agrees, at 0 before the
+    first: increase() in the alert needs the series to exist) and whether the policy is on."""
+    count = ConfigAuditEntry.objects.filter(source="auto-rollback").count()
+    yield CounterMetricFamily("volatility_auto_rollbacks",
+                              "Times the auto-rollback policy flipped serving to the baseline.",
+                              value=float(count))
+    yield GaugeMetricFamily("volatility_auto_rollback_enabled",
+                            "1 when the auto-rollback policy is on.",
+                            value=1.0 if ServiceConfig.load().auto_rollback_enabled else 0.0)
+
+
+# Live champion-vs-challenger figures over these windows; recomputed at most once a minute
+# per process (a day of matured rows is too many to read on every scrape).
+LIVE_WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(days=1)}
+LIVE_CACHE_SECONDS = 60.0
+_live_cache: dict[str, object] = {"at": -1e9, "value": None}
+
+
+def live_performance_windows() -> dict[str, dict[str, dict]]:
+    """{window: {variant: figures}} from matured rows, cached for LIVE_CACHE_SECONDS."""
+    if time.monotonic() - float(_live_cache["at"]) >= LIVE_CACHE_SECONDS \
+            or _live_cache["value"] is None:
+        now = timezone.now()
+        _live_cache["value"] = {key: prediction_live_performance(since=now - span)
+                                for key, span in LIVE_WINDOWS.items()}
+        _live_cache["at"] = time.monotonic()
+    return _live_cache["value"]  # type: ignore[return-value]
+
+
+def forget_live_cache() -> None:
+    _live_cache.update(at=-1e9, value=None)
+
+
+def _live_families() -> Iterator[GaugeMetricFamily]:
+    """PR-AUC and Brier per variant and window on the same matured rows, with the rows behind
+    each figure and whether they are enough (a figure with too few rows is marked, not hid)."""
+    names = {"pr_auc": ("volatility_live_pr_auc", "Live PR-AUC from matured labels."),
+             "brier": ("volatility_live_brier", "Live Brier score from matured labels."),
+             "n": ("volatility_live_rows", "Matured rows behind the live figures."),
+             "enough": ("volatility_live_enough_rows",
+                        "1 when the live figures rest on enough matured rows, 0 when too few.")}
+    families = {key: GaugeMetricFamily(name, text, labels=["variant", "window"])
+                for key, (name, text) in names.items()}
+    for window, per_variant in live_performance_windows().items():
+        for variant, figures in per_variant.items():
+            for key, family in families.items():
+                value = figures.get(key)
+                if value is not None:
+                    family.add_metric([variant, window], float(value))
+    yield from families.values()

@@ -19,3 +19,11 @@ def slo_sample() -> dict[str, bool]:
     from predictions.config import current_config
 
     return slo_freshness_sample(config=current_config())
+
+
+@shared_task(ignore_result=True)
+def auto_rollback_check() -> str:
+    """Beat: apply the auto-rollback policy once (see monitoring.rollback)."""
+    from monitoring.rollback import auto_rollback_run
+
+    return auto_rollback_run()

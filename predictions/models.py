@@ -80,6 +80,22 @@ class ServiceConfig(models.Model):
         default=0.99, help_text="Share of minutes in which the newest completed drift report is "
                                 "younger than its threshold."
     )
+    auto_rollback_enabled = models.BooleanField(
+        default=False, help_text="Roll back to the baseline by itself when a trigger below "
+                                 "holds (checked from beat). It never switches back to ML.")
+    auto_rollback_drift_reports = models.PositiveIntegerField(
+        default=3, help_text="Trigger 1: this many consecutive drift reports with a drift "
+                             "share ≥ the drift share threshold (0 = off).")
+    auto_rollback_pr_auc_margin = models.FloatField(
+        default=0.05, help_text="Trigger 2: ML's live PR-AUC is below the baseline's by at "
+                                "least this margin …")
+    auto_rollback_min_rows = models.PositiveIntegerField(
+        default=500, help_text="… over at least this many matured rows (0 = trigger off).")
+    auto_rollback_window_minutes = models.PositiveIntegerField(
+        default=60, help_text="Window of matured rows for trigger 2, in minutes.")
+    auto_rollback_on_fast_burn = models.BooleanField(
+        default=True, help_text="Trigger 3: the predict-availability SLO's fast burn pages "
+                                "(burn rate ≥ 14.4 over 1 h and over 5 min).")
     version = models.PositiveIntegerField(default=1, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -114,6 +130,12 @@ class ConfigAuditEntry(models.Model):
     changes = models.JSONField(help_text='{"field": ["old", "new"], …}')
     reason = models.TextField()
     config_version = models.PositiveIntegerField()
+    source = models.CharField(max_length=32, blank=True, db_index=True,
+                              help_text="admin, promote, rollback, train, auto-rollback, …")
+    # What served after this change (a snapshot, so "what was live when" is one lookup).
+    active_variant = models.CharField(max_length=16, choices=VARIANT_CHOICES, blank=True)
+    active_model_version = models.ForeignKey(
+        "ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["-at", "-id"]
@@ -151,6 +173,7 @@ class ModelVersion(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("promote_modelversion", "Can promote a model version")]
 
     def __str__(self) -> str:
         return self.name

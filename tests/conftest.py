@@ -13,6 +13,7 @@ from tests.helpers import need, redis_available, start_broker, stop_broker
 @pytest.fixture(autouse=True)
 def _fresh_process_state(settings):
     """Every test sees the configuration row as it is now, and fresh feature windows."""
+    from monitoring.collectors import forget_live_cache
     from predictions.api.authentication import forget_tokens
     from predictions.config import forget_config
     from predictions.serving import forget_loaded
@@ -26,6 +27,7 @@ def _fresh_process_state(settings):
     forget_config()
     forget_loaded()
     forget_tokens()
+    forget_live_cache()
     reset_feature_engine()
     yield
     forget_config()

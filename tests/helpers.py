@@ -229,8 +229,16 @@ def form_data(config: ServiceConfig, **overrides) -> dict:
         "slo_freshness_target": config.slo_freshness_target,
         "slo_drift_freshness_seconds": config.slo_drift_freshness_seconds,
         "slo_drift_freshness_target": config.slo_drift_freshness_target,
+        "auto_rollback_drift_reports": config.auto_rollback_drift_reports,
+        "auto_rollback_pr_auc_margin": config.auto_rollback_pr_auc_margin,
+        "auto_rollback_min_rows": config.auto_rollback_min_rows,
+        "auto_rollback_window_minutes": config.auto_rollback_window_minutes,
         "reason": "rollback drill",
     }
+    # Checkboxes: posted only when ticked.
+    for field in ("auto_rollback_enabled", "auto_rollback_on_fast_burn"):
+        if getattr(config, field):
+            data[field] = "on"
     data.update(overrides)
     return data
 
@@ -248,6 +256,51 @@ def sample(families, name, **labels) -> float:
         if all(s.labels.get(k) == v for k, v in labels.items()):
             return s.value
     return 0.0
+
+
+def matured_rows(model_version, ml_scores, baseline_scores, labels, *, at=None,
+                 product_id: str = "BTC-USD", topic: str = "built") -> list[Prediction]:
+    """Matured prediction rows, served by ML and shadowed by the baseline, one a second back
+    from `at` (default now): the live-metric and auto-rollback tests' data."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    at = at or timezone.now()
+    rows = [
+        Prediction(product_id=product_id, event_ts=at - timedelta(seconds=i + 1), features={},
+                   variant="ml", score=float(ml), label=ml >= 0.5, threshold=0.5,
+                   shadow_variant="baseline", shadow_score=float(base), shadow_threshold=0.5,
+                   model_version=model_version, topic=topic, partition=0, offset=i,
+                   realized_label=bool(y), forward_rv=0.001, matured_at=at, mid=100.0)
+        for i, (ml, base, y) in enumerate(zip(ml_scores, baseline_scores, labels))
+    ]
+    return Prediction.objects.bulk_create(rows)
+
+
+def availability_minutes(*, minutes: int, requests: int, server_errors: int) -> None:
+    """Predict-availability SLO counts for the last `minutes` minutes (the burn's evidence):
+    `requests` events a minute, `server_errors` of them bad."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from monitoring.models import SloMinute
+
+    now = timezone.now().replace(second=0, microsecond=0)
+    SloMinute.objects.bulk_create([
+        SloMinute(slo="api_availability", minute=now - timedelta(minutes=i),
+                  good=requests - server_errors, total=requests)
+        for i in range(minutes)])
+
+
+def drift_reports(shares) -> None:
+    """OK drift reports with these drift shares, oldest first."""
+    from drift.models import DriftReport
+
+    for share in shares:
+        DriftReport.objects.create(status=DriftReport.OK, share_drifted=share,
+                                   dataset_drift=share >= 0.5)
 
 
 def promtool_path() -> str:

@@ -253,6 +253,9 @@ LABEL_PERCENTILE = env_float("LABEL_PERCENTILE", 90.0)
 # Interval of the `labels-mature` beat task (attaches realized labels once the horizon passed),
 # and the most rows per product it reads in one go.
 LABEL_MATURE_SECONDS = env_int("LABEL_MATURE_SECONDS", 30)
+# Interval of the `auto-rollback` beat task (applied to its schedule row by migration 0005);
+# the policy itself (off by default, thresholds) is in the Service configuration.
+AUTO_ROLLBACK_SECONDS = env_int("AUTO_ROLLBACK_SECONDS", 60)
 LABEL_MATURE_BATCH_ROWS = env_int("LABEL_MATURE_BATCH_ROWS", 20_000)
 
 # --- Simulator and ingest ----------------------------------------------------------------------

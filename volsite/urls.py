@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from monitoring.overview_views import overview_json
 from monitoring.views import metrics_view, slo_page
 
 admin.site.site_header = "Volsite operations"
@@ -13,6 +14,7 @@ admin.site.index_title = "Model, stream and drift operations"
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/overview.json", overview_json, name="overview-json"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("predictions.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

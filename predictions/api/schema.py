@@ -15,6 +15,7 @@ from predictions.api.serializers import (
     PredictRequestSerializer,
     PredictResponseSerializer,
     ReadySerializer,
+    ServedAtSerializer,
     VersionSerializer,
 )
 from predictions.core.scorers import BASELINE, ML
@@ -120,4 +121,11 @@ prediction_list = extend_schema(
         OpenApiParameter("until", OpenApiTypes.DATETIME, description="event time <"),
     ],
     summary="Streaming prediction history, newest first (paginated)",
+)
+
+served_at = extend_schema(
+    parameters=[OpenApiParameter("at", OpenApiTypes.DATETIME, required=True,
+                                 description="the past moment (ISO-8601; naive = UTC)")],
+    responses={200: ServedAtSerializer, 400: ErrorSerializer, 401: ErrorSerializer},
+    summary="Which variant and model version served at a given time (from the audit trail)",
 )

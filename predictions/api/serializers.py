@@ -80,3 +80,17 @@ class VersionSerializer(serializers.Serializer):
     trained_start = serializers.DateTimeField(allow_null=True)
     trained_end = serializers.DateTimeField(allow_null=True)
     config_version = serializers.IntegerField()
+
+
+class ServedAtSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    model_variant = serializers.ChoiceField(choices=VARIANT_CHOICES, source="variant")
+    model_version = serializers.CharField(allow_null=True, source="model_version.name",
+                                          default=None)
+    config_version = serializers.IntegerField()
+    since = serializers.DateTimeField(allow_null=True,
+                                      help_text="When this became live; null before the first "
+                                                "recorded change.")
+    actor = serializers.CharField(source="actor_name")
+    source = serializers.CharField()
+    reason = serializers.CharField()

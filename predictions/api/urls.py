@@ -10,6 +10,7 @@ urlpatterns = [
     path("ready", views.ReadyView.as_view(), name="ready"),
     path("version", views.VersionView.as_view(), name="version"),
     path("predictions", views.PredictionListView.as_view(), name="predictions"),
+    path("served-at", views.ServedAtView.as_view(), name="served-at"),
     path("products/<str:product_id>/latest", views.LatestPredictionView.as_view(),
          name="latest"),
 ]

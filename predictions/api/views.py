@@ -23,7 +23,7 @@ from predictions import selectors, serving
 from predictions.api import schema
 from predictions.api.exceptions import error_response
 from predictions.api.readiness import readiness_checks
-from predictions.api.serializers import PredictionSerializer
+from predictions.api.serializers import PredictionSerializer, ServedAtSerializer
 from predictions.api.validation import RowsInvalid, predict_body
 from predictions.core.scorers import VARIANTS
 
@@ -142,6 +142,21 @@ class PredictionListView(generics.ListAPIView):
         return selectors.prediction_list(product_id=params.get("product"), variant=variant,
                                           since=_when(params, "since"),
                                           until=_when(params, "until"))
+
+
+class ServedAtView(APIView):
+    """What was live when: the configuration version in force at `?at=`."""
+
+    permission_classes = [IsAuthenticated]
+    throttle_scope = "history"
+
+    @schema.served_at
+    def get(self, request: Request) -> Response:
+        at = _when(request.query_params, "at")
+        if at is None:
+            raise ValidationError({"at": ["required: an ISO-8601 date-time"]})
+        served = selectors.service_config_at(at=at)
+        return Response(ServedAtSerializer(served).data)
 
 
 def _when(params: Any, name: str) -> datetime | None:

@@ -288,3 +288,46 @@ def test_the_admin_asks_for_a_reason_before_a_rollback(browser, staff_user, mode
     assert page.locator(".messagelist .success").count() == 1
     assert ServiceConfig.objects.get().active_variant == "baseline"
     browser.assert_clean()
+
+
+# --- The operator's cockpit (#12) ---------------------------------------------------------------
+
+def test_an_operator_sees_the_overview_rolls_back_a_version_and_finds_it_on_the_timeline(
+        browser, staff_user, model_version, trained, tmp_path):
+    from predictions.models import ConfigAuditEntry, ServiceConfig
+    from predictions.services import model_version_activate, model_version_create
+
+    newer = model_version_create(result=trained, name="newer", data_source="tests",
+                                 algorithm="test")
+    model_version_activate(version=newer, actor_name="tests", reason="newer promoted")
+    log_in(browser, staff_user.username)
+    page = browser.page
+    overview = page.locator("#operations-overview")
+    assert overview.is_visible()
+    assert "with model version newer" in page.locator("#overview-serving").inner_text()
+    for chart in ("#chart-scores", "#chart-pr-auc", "#chart-drift"):
+        assert page.locator(f"{chart} svg").count() == 1
+        assert page.locator(f"{chart} svg").bounding_box()["width"] > 200
+    screenshot(browser, tmp_path, "overview")
+
+    browser.goto("/admin/predictions/modelversion/")
+    page.locator(f"input[name=_selected_action][value='{newer.pk}']").check()
+    page.select_option("select[name=action]", "rollback_previous")
+    page.fill("input[name=reason]", "newer misbehaves on live data")
+    with page.expect_navigation():
+        page.click("button[name=index]")
+    said = page.locator(".messagelist").inner_text().lower()
+    assert f"{model_version.name} is now promoted" in said
+
+    answer = page.request.get(browser.base + "/api/v1/version",
+                              headers={"Accept": "application/json"})
+    assert json.loads(answer.body())["model_version"] == model_version.name
+    assert ServiceConfig.objects.get().active_model_version == model_version
+
+    browser.goto("/admin/predictions/configauditentry/")
+    first_row = page.locator("#result_list tbody tr").first.inner_text()
+    assert "rollback" in first_row and "newer misbehaves on live data" in first_row
+    assert model_version.name in first_row
+    assert ConfigAuditEntry.objects.first().source == "rollback"
+    screenshot(browser, tmp_path, "timeline")
+    browser.assert_clean()

@@ -1,5 +1,6 @@
-"""Operator screens: the configuration (variant flip, promotion), audit log, model versions,
-predictions and the consumer's offsets. Every write goes through predictions.services."""
+"""Operator screens: the configuration (variant flip, auto-rollback policy), its audit log with
+the timeline of what served, and the consumer's offsets. Every write goes through
+predictions.services."""
 
 from __future__ import annotations
 
@@ -9,11 +10,9 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from predictions.admin_charts import model_quality_html
+from predictions.core.scorers import ML
 from predictions.models import (
     ConfigAuditEntry,
-    ModelVersion,
-    Prediction,
     ServiceConfig,
     StreamLease,
     StreamOffset,
@@ -21,7 +20,7 @@ from predictions.models import (
 from predictions.services import (
     EDITABLE_FIELDS,
     ConfigError,
-    model_version_activate,
+    ml_serving_check,
     service_config_check,
     service_config_update,
 )
@@ -63,9 +62,13 @@ class ServiceConfigForm(forms.ModelForm):
         """Refuse a pair that could not serve here, on the form, rather than after the save:
         the operator keeps what they typed and reads why beside it."""
         data = super().clean()
+        if not {"active_variant", "active_model_version"} & set(self.changed_data):
+            return data
         try:
             service_config_check(variant=data.get("active_variant"),
                                  version=data.get("active_model_version"))
+            if data.get("active_variant") == ML:
+                ml_serving_check(version=data.get("active_model_version"))
         except ConfigError as exc:
             raise forms.ValidationError(str(exc)) from exc
         return data
@@ -88,6 +91,13 @@ class ServiceConfigAdmin(admin.ModelAdmin):
                                     "slo_drift_freshness_target"],
                          "description": "The five SLOs of the SLO page (/slo/), the target "
                                         "gauges of /metrics and the Prometheus rules' targets."}),
+        ("Auto-rollback", {"fields": ["auto_rollback_enabled", "auto_rollback_drift_reports",
+                                      "auto_rollback_pr_auc_margin", "auto_rollback_min_rows",
+                                      "auto_rollback_window_minutes",
+                                      "auto_rollback_on_fast_burn"],
+                           "description": "Off by default. When on, beat rolls back to the "
+                                          "baseline when any trigger holds; it never switches "
+                                          "back to ML by itself."}),
         ("Change", {"fields": ["reason", "version", "updated_at", "recent_changes"]}),
     ]
 
@@ -112,7 +122,7 @@ class ServiceConfigAdmin(admin.ModelAdmin):
         changes = {f: form.cleaned_data[f] for f in form.changed_data if f in EDITABLE_FIELDS}
         try:
             config = service_config_update(actor=request.user, reason=form.cleaned_data["reason"],
-                                           **changes)
+                                           source="admin", **changes)
         except ConfigError as exc:
             messages.error(request, f"Refused: {exc}")
             return
@@ -130,89 +140,14 @@ class ServiceConfigAdmin(admin.ModelAdmin):
 
 @admin.register(ConfigAuditEntry)
 class ConfigAuditEntryAdmin(ReadOnlyAdmin):
-    list_display = ["at", "actor_name", "summary", "reason", "config_version"]
-    list_filter = ["actor_name"]
+    """The timeline of configuration versions: what served after each change, who, why, and
+    where the change came from."""
+
+    list_display = ["at", "config_version", "active_variant", "active_model_version",
+                    "actor_name", "source", "summary", "reason"]
+    list_filter = ["source", "active_variant", "actor_name"]
+    date_hierarchy = "at"
     search_fields = ["reason", "actor_name"]
-
-
-@admin.register(ModelVersion)
-class ModelVersionAdmin(ReadOnlyAdmin):
-    list_display = ["name", "created_at", "algorithm", "is_active", "prevalence", "ml_pr_auc",
-                    "baseline_pr_auc", "ml_brier", "baseline_brier"]
-    exclude = ["artifact", "reference_sample", "model_card"]
-    readonly_fields = ["card", "quality_charts"]
-    actions = ["promote"]
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return obj is None and request.user.has_perm("predictions.change_serviceconfig")
-
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return request.user.is_staff
-
-    @admin.display(boolean=True, description="promoted")
-    def is_active(self, obj: ModelVersion) -> bool:
-        return ServiceConfig.objects.filter(active_model_version=obj).exists()
-
-    @admin.display(description="prevalence")
-    def prevalence(self, obj: ModelVersion) -> str:
-        return f"{obj.metrics.get('prevalence', 0):.3f}"
-
-    def _metric(self, obj: ModelVersion, variant: str, key: str) -> str:
-        value = obj.metrics.get(variant, {}).get(key)
-        return "—" if value is None else f"{value:.4f}"
-
-    @admin.display(description="PR-AUC ml")
-    def ml_pr_auc(self, obj):
-        return self._metric(obj, "ml", "pr_auc")
-
-    @admin.display(description="PR-AUC baseline")
-    def baseline_pr_auc(self, obj):
-        return self._metric(obj, "baseline", "pr_auc")
-
-    @admin.display(description="Brier ml")
-    def ml_brier(self, obj):
-        return self._metric(obj, "ml", "brier")
-
-    @admin.display(description="Brier baseline")
-    def baseline_brier(self, obj):
-        return self._metric(obj, "baseline", "brier")
-
-    @admin.display(description="Model quality")
-    def quality_charts(self, obj: ModelVersion) -> str:
-        return model_quality_html(obj)
-
-    @admin.display(description="Model card")
-    def card(self, obj: ModelVersion) -> str:
-        return format_html('<pre style="white-space: pre-wrap">{}</pre>', obj.model_card)
-
-    @admin.action(description="Promote the selected version (serve it)")
-    def promote(self, request: HttpRequest, queryset) -> None:
-        if queryset.count() != 1:
-            self.message_user(request, "Select exactly one version to promote.", messages.ERROR)
-            return
-        version = queryset.get()
-        try:
-            promotion = model_version_activate(version=version, actor=request.user,
-                                               reason=f"promoted {version} in the admin")
-        except ConfigError as exc:
-            self.message_user(request, f"Refused: {exc}", messages.ERROR)
-            return
-        if promotion.serves_ml:
-            self.message_user(request, f"{version} is now promoted and serves ML. "
-                                       f"{promotion.reason}", messages.SUCCESS)
-        else:
-            self.message_user(request, f"{version} is now promoted, but the baseline variant "
-                                       f"serves: {promotion.reason}", messages.WARNING)
-
-
-@admin.register(Prediction)
-class PredictionAdmin(ReadOnlyAdmin):
-    list_display = ["event_ts", "product_id", "variant", "score", "label", "shadow_variant",
-                    "shadow_score", "realized_label", "forward_rv", "model_version", "partition",
-                    "offset"]
-    list_filter = ["variant", "product_id", "label", "realized_label"]
-    list_select_related = ["model_version"]
-    show_full_result_count = False
 
 
 @admin.register(StreamOffset)

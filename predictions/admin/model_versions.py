@@ -1,0 +1,127 @@
+"""Model versions: their held-out metrics and quality charts, promotion (its own permission,
+the guardrail, a superuser's written force) and rollback to the previous version. Refusals
+come back as messages; every write goes through predictions.services."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from predictions.admin.config import ReadOnlyAdmin
+from predictions.admin_charts import model_quality_html
+from predictions.models import ModelVersion, ServiceConfig
+from predictions.services import (
+    PROMOTE_PERMISSION,
+    ConfigError,
+    Promotion,
+    model_version_activate,
+    model_version_rollback,
+)
+
+
+class PromotionActionForm(ActionForm):
+    """The reason (audited) and, for superusers, forcing ML past the guardrail."""
+
+    reason = forms.CharField(required=False, max_length=500,
+                             widget=forms.TextInput(attrs={"size": 40,
+                                                           "placeholder": "reason (audited)"}))
+    force_ml = forms.BooleanField(required=False, label="force ML (superuser, reason required)")
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(ReadOnlyAdmin):
+    list_display = ["name", "created_at", "algorithm", "is_active", "prevalence", "ml_pr_auc",
+                    "baseline_pr_auc", "ml_brier", "baseline_brier"]
+    exclude = ["artifact", "reference_sample", "model_card"]
+    readonly_fields = ["card", "quality_charts"]
+    actions = ["promote", "rollback_previous"]
+    action_form = PromotionActionForm
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return obj is None and request.user.has_perm("predictions.change_serviceconfig")
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_staff
+
+    def has_promote_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(PROMOTE_PERMISSION)
+
+    @admin.display(boolean=True, description="promoted")
+    def is_active(self, obj: ModelVersion) -> bool:
+        return ServiceConfig.objects.filter(active_model_version=obj).exists()
+
+    @admin.display(description="prevalence")
+    def prevalence(self, obj: ModelVersion) -> str:
+        return f"{obj.metrics.get('prevalence', 0):.3f}"
+
+    def _metric(self, obj: ModelVersion, variant: str, key: str) -> str:
+        value = obj.metrics.get(variant, {}).get(key)
+        return "—" if value is None else f"{value:.4f}"
+
+    @admin.display(description="PR-AUC ml")
+    def ml_pr_auc(self, obj):
+        return self._metric(obj, "ml", "pr_auc")
+
+    @admin.display(description="PR-AUC baseline")
+    def baseline_pr_auc(self, obj):
+        return self._metric(obj, "baseline", "pr_auc")
+
+    @admin.display(description="Brier ml")
+    def ml_brier(self, obj):
+        return self._metric(obj, "ml", "brier")
+
+    @admin.display(description="Brier baseline")
+    def baseline_brier(self, obj):
+        return self._metric(obj, "baseline", "brier")
+
+    @admin.display(description="Model quality")
+    def quality_charts(self, obj: ModelVersion) -> str:
+        return model_quality_html(obj)
+
+    @admin.display(description="Model card")
+    def card(self, obj: ModelVersion) -> str:
+        return format_html('<pre style="white-space: pre-wrap">{}</pre>', obj.model_card)
+
+    def _say(self, request: HttpRequest, version: ModelVersion, promotion: Promotion) -> None:
+        if promotion.forced:
+            self.message_user(request, f"{version} is now promoted and serves ML, forced: "
+                                       f"{promotion.reason}", messages.WARNING)
+        elif promotion.serves_ml:
+            self.message_user(request, f"{version} is now promoted and serves ML. "
+                                       f"{promotion.reason}", messages.SUCCESS)
+        else:
+            self.message_user(request, f"{version} is now promoted, but the baseline variant "
+                                       f"serves: {promotion.reason}", messages.WARNING)
+
+    @admin.action(description="Promote the selected version (serve it)",
+                  permissions=["promote"])
+    def promote(self, request: HttpRequest, queryset) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to promote.", messages.ERROR)
+            return
+        version = queryset.get()
+        reason = request.POST.get("reason", "").strip()
+        force = request.POST.get("force_ml") in ("on", "true", "1")
+        try:
+            promotion = model_version_activate(
+                version=version, actor=request.user,
+                reason=f"promoted {version} in the admin" + (f": {reason}" if reason else ""),
+                force_ml=force, force_reason=reason if force else "")
+        except ConfigError as exc:
+            self.message_user(request, f"Refused: {exc}", messages.ERROR)
+            return
+        self._say(request, version, promotion)
+
+    @admin.action(description="Roll back to the previous version (select any)",
+                  permissions=["promote"])
+    def rollback_previous(self, request: HttpRequest, queryset) -> None:
+        reason = request.POST.get("reason", "").strip() or "rollback from the admin"
+        try:
+            promotion = model_version_rollback(actor=request.user, reason=reason)
+        except ConfigError as exc:
+            self.message_user(request, f"Refused: {exc}", messages.ERROR)
+            return
+        self._say(request, promotion.config.active_model_version, promotion)
