@@ -16,6 +16,7 @@ def _fresh_process_state(settings):
     from predictions.api.authentication import forget_tokens
     from predictions.config import forget_config
     from predictions.serving import forget_loaded
+    from predictions.stream import breaker
     from predictions.stream.windows import reset_feature_engine
 
     settings.CONFIG_REFRESH_SECONDS = 0
@@ -27,11 +28,13 @@ def _fresh_process_state(settings):
     forget_loaded()
     forget_tokens()
     reset_feature_engine()
+    breaker.reset()
     yield
     forget_config()
     forget_loaded()
     forget_tokens()
     reset_feature_engine()
+    breaker.reset()
 
 
 @pytest.fixture(scope="session")

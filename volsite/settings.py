@@ -243,6 +243,10 @@ STREAM_SUPERVISE_SECONDS = env_int("STREAM_SUPERVISE_SECONDS", 15)
 # this many stream worker processes share the work. Changing it is safe (offset fencing), but
 # give each slot its own worker process (or concurrency) so no slot waits behind another.
 STREAM_CONSUMER_SLOTS = env_int("STREAM_CONSUMER_SLOTS", 1)
+# Poison breaker: a batch that failed this many runs with a data error at the same offset is
+# written one record per transaction, and a record that then fails alone is dead-lettered and
+# skipped (predictions/stream/breaker.py). Outages (database, broker) are never counted.
+STREAM_BREAKER_FAILURES = env_int("STREAM_BREAKER_FAILURES", 3)
 
 # --- Features, labels, training ----------------------------------------------------------------
 FEATURE_WINDOWS_SECONDS = [int(w) for w in env_list("FEATURE_WINDOWS_SECONDS", "30,60,300")]

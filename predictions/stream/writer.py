@@ -39,6 +39,7 @@ class BatchCommit:
     lease: str
     started: float
     payload: bytes | None = None  # COPY rows, encoded before the write (PostgreSQL)
+    first_offset: int | None = None  # the batch's first record (what the poison breaker counts)
 
     def write(self) -> None:
         """One transaction: renew the lease, advance the offset (the fence), insert the rows."""
@@ -97,12 +98,13 @@ class BatchWriter:
         self.todo: queue.Queue[BatchCommit | None] = queue.Queue(maxsize=1)
         self.done: queue.SimpleQueue[BatchCommit] = queue.SimpleQueue()
         self.error: BaseException | None = None
+        self.failed: BatchCommit | None = None  # the batch whose write failed
         self.thread = threading.Thread(target=self._loop, name="stream-writer", daemon=True)
         self.thread.start()
 
     def submit(self, commit: BatchCommit) -> None:
         self._raise()
-        if commit.batch is not None:
+        if commit.batch is not None and commit.payload is None:
             commit.payload = copy_rows(commit.batch)
         self.todo.put(commit)
 
@@ -144,7 +146,7 @@ class BatchWriter:
                     write_now(commit, self.stats)
                     self.done.put(commit)
                 except BaseException as exc:  # raised in the consumer's thread
-                    self.error = exc
+                    self.error, self.failed = exc, commit
         finally:
             connection.close()  # this thread's own connection
 
