@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_filters",
     "django_celery_beat",
     "django_celery_results",
     "django_prometheus",
@@ -74,6 +75,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Malformed or oversized Content-Length answered before anything reads it (400 / 413).
+    "volsite.request_limits.RequestLimitsMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -158,7 +161,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["predictions.api.renderers.OrjsonRenderer"],
     "DEFAULT_PARSER_CLASSES": ["predictions.api.parsers.OrjsonParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # History pages by keyset on (event_ts, id) (predictions/api/pagination.py): no COUNT(*).
+    "DEFAULT_PAGINATION_CLASS": "predictions.api.pagination.KeysetPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "predictions.api.exceptions.api_exception_handler",
     # Views that set `throttle_scope` are limited per token at API_THROTTLE_RATES (below).
@@ -176,12 +180,18 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"ModelVariantEnum": "predictions.models.VARIANT_CHOICES"},
+    # Every operation documents the 4xx a malformed request can get (400, 406, 429).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "predictions.api.schema.document_common_errors"],
 }
 # A verified token is remembered per process this long, so predict needs no DB query per
 # request; a revoked token or a deactivated user is refused everywhere within this time.
 API_TOKEN_CACHE_SECONDS = env_float("API_TOKEN_CACHE_SECONDS", 1.0)
 # Most rows one predict request may carry.
 PREDICT_MAX_ROWS = env_int("PREDICT_MAX_ROWS", 1000)
+# Largest API request body in bytes: a bigger one (declared or sent) is answered 413 before it
+# is parsed. 1000 rows of the model's features take about 0.5 MB as JSON.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 2 * 1024 * 1024)
 
 # Per-token request rates ("N/second|minute|hour|day"; "off" disables a scope). A DRF token
 # belongs to one user, so each token gets its own budget; over it the API answers 429 with

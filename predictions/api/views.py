@@ -9,10 +9,9 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db.models import QuerySet
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import generics, status
-from rest_framework.exceptions import UnsupportedMediaType, ValidationError
+from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,10 +21,13 @@ from monitoring import metrics
 from predictions import selectors, serving
 from predictions.api import schema
 from predictions.api.exceptions import error_response
+from predictions.api.filters import PredictionFilter
+from predictions.api.pagination import KeysetPagination
 from predictions.api.readiness import readiness_checks
 from predictions.api.serializers import PredictionSerializer
 from predictions.api.validation import RowsInvalid, predict_body
 from predictions.core.scorers import VARIANTS
+from predictions.core.ticks import is_product_id
 
 
 class PredictView(APIView):
@@ -119,6 +121,9 @@ class LatestPredictionView(APIView):
 
     @schema.latest_prediction
     def get(self, request: Request, product_id: str) -> Response:
+        if not is_product_id(product_id):
+            return error_response("invalid", "not a product id (1–32 letters, digits and "
+                                  ". _ - / :)", [{"field": "product_id", "reason": "invalid"}])
         prediction = selectors.prediction_latest(product_id=product_id)
         if prediction is None:
             return error_response("not_found", f"no prediction for product {product_id!r} yet",
@@ -130,26 +135,14 @@ class LatestPredictionView(APIView):
 
 @schema.prediction_list
 class PredictionListView(generics.ListAPIView):
+    """History, newest first: filters by django-filter, keyset pages on (event_ts, id)."""
+
     permission_classes = [IsAuthenticated]
     throttle_scope = "history"
     serializer_class = PredictionSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = PredictionFilter
+    pagination_class = KeysetPagination
 
     def get_queryset(self) -> QuerySet:
-        params = self.request.query_params
-        variant = params.get("variant")
-        if variant and variant not in VARIANTS:
-            raise ValidationError({"variant": [f"one of {list(VARIANTS)}"]})
-        return selectors.prediction_list(product_id=params.get("product"), variant=variant,
-                                          since=_when(params, "since"),
-                                          until=_when(params, "until"))
-
-
-def _when(params: Any, name: str) -> datetime | None:
-    """An ISO-8601 query parameter as an aware datetime (naive ones are UTC), or None."""
-    raw = params.get(name)
-    if not raw:
-        return None
-    when = parse_datetime(raw)
-    if when is None:
-        raise ValidationError({name: ["not an ISO-8601 date-time"]})
-    return timezone.make_aware(when, UTC) if timezone.is_naive(when) else when
+        return selectors.prediction_list()
