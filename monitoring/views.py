@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
+from monitoring.access import metrics_access
 from monitoring.collectors import DatabaseCollector
 from monitoring.selectors import WINDOWS, prediction_age_seconds, slo_statuses
 from predictions.config import current_config
@@ -18,6 +19,7 @@ _db_registry = CollectorRegistry(auto_describe=False)
 _db_registry.register(DatabaseCollector())
 
 
+@metrics_access
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """Process metrics (all workers' in multiprocess mode) plus database-backed gauges."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

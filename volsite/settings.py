@@ -11,7 +11,9 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
+from predictions.core.private_files import write_private
 from volsite.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -27,14 +29,30 @@ def _secret_key() -> str:
         return key
     path = RUNTIME_DIR / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(64))
-        path.chmod(0o600)
+        write_private(path, secrets.token_urlsafe(64))
     return path.read_text().strip()
+
+
+# Secrets copied from documentation: .env.example's placeholder and Django's own. With DEBUG
+# off, startup refuses them (check --deploy only warns, and only when someone runs it).
+PLACEHOLDER_SECRETS = frozenset({
+    "replace-with-a-long-random-string-from-your-secret-store", "change-me", "changeme",
+    "secret", "django-insecure", "replace-me",
+})
+
+
+def refuse_placeholder_secret(key: str, debug: bool) -> None:
+    if not debug and (key.strip().lower() in PLACEHOLDER_SECRETS
+                      or key.startswith("django-insecure-")):
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is a placeholder from the documentation; set a long random "
+            "secret (python -c 'import secrets; print(secrets.token_urlsafe(64))')")
 
 
 # --- Core Django -----------------------------------------------------------------------------
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DJANGO_DEBUG", False)  # never on in production
+refuse_placeholder_secret(SECRET_KEY, DEBUG)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
@@ -195,15 +213,29 @@ API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 2 * 1024 * 1024)
 
 # Per-token request rates ("N/second|minute|hour|day"; "off" disables a scope). A DRF token
 # belongs to one user, so each token gets its own budget; over it the API answers 429 with
-# Retry-After. health, ready, version and the schema are never throttled (probes use them).
+# Retry-After. ready is limited per client address instead; health, version and the schema
+# are never throttled.
 API_THROTTLE_RATES = {
     "predict": env_str("API_THROTTLE_PREDICT", "6000/minute"),  # POST /api/v1/predict
     "history": env_str("API_THROTTLE_HISTORY", "600/minute"),  # predictions, latest
+    "ready": env_str("API_THROTTLE_READY", "120/minute"),  # /api/v1/ready, per client address
 }
 # The cache alias holding the counters. With the default per-process memory cache each web
 # worker counts on its own (a token may get up to workers × rate); set CACHE_URL to Redis for
 # one shared count.
 API_THROTTLE_CACHE = "default"
+
+# /readiness probes: one answer is reused for this long per process (a probe storm costs one
+# check a second), and each client address may ask API_THROTTLE_READY times (429 past it).
+READY_CACHE_SECONDS = env_float("READY_CACHE_SECONDS", 1.0)
+
+# --- Metrics access ------------------------------------------------------------------------------
+# /metrics answers a request carrying `Authorization: Bearer <METRICS_TOKEN>` (set it, and give
+# Prometheus the same: compose.yaml does) or coming from one of these networks (the peer
+# address; loopback by default, so a local scrape needs nothing). Anyone else gets 403. The
+# token also unlocks the details of /api/v1/ready.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 
 # --- Cache ---------------------------------------------------------------------------------------
 # CACHE_URL=redis://host:6379/1 shares the cache (throttle counters) between processes; without

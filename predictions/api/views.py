@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import generics, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -20,11 +21,13 @@ from rest_framework.views import APIView
 from monitoring import metrics
 from predictions import selectors, serving
 from predictions.api import schema
+from predictions.api.authentication import has_metrics_token
 from predictions.api.exceptions import error_response
 from predictions.api.filters import PredictionFilter
 from predictions.api.pagination import KeysetPagination
 from predictions.api.readiness import readiness_checks
 from predictions.api.serializers import PredictionSerializer
+from predictions.api.throttling import AddressRateThrottle
 from predictions.api.validation import RowsInvalid, predict_body
 from predictions.core.scorers import VARIANTS
 from predictions.core.ticks import is_product_id
@@ -82,15 +85,23 @@ class HealthView(APIView):
 
 
 class ReadyView(APIView):
+    """Readiness for probes: cached about a second, throttled per client address; the checks'
+    details only for staff (session) or the metrics token."""
+
     permission_classes = [AllowAny]
-    authentication_classes: list = []
+    authentication_classes = [SessionAuthentication]
+    throttle_classes = [AddressRateThrottle]
+    throttle_scope = "ready"
 
     @schema.ready
     def get(self, request: Request) -> Response:
         checks = readiness_checks()
         ready = all(c["ok"] for c in checks.values())
-        return Response({"ready": ready, "checks": checks},
-                        status=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE)
+        body: dict[str, Any] = {"ready": ready}
+        if request.user.is_staff or has_metrics_token(request):
+            body["checks"] = checks
+        return Response(body, status=status.HTTP_200_OK if ready
+                        else status.HTTP_503_SERVICE_UNAVAILABLE)
 
 
 class VersionView(APIView):

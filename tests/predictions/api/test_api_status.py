@@ -20,15 +20,18 @@ def test_version_describes_what_is_served(client, model_version, feature_names):
     assert body["trained_start"] and body["trained_end"]
 
 
-def test_ready_checks_database_model_and_broker(client, model_version, kafka):
+def test_ready_checks_database_model_and_broker(client, staff_user, model_version, kafka):
+    client.force_login(staff_user)  # the checks are shown to staff (and the metrics token)
     body = client.get("/api/v1/ready").json()
     assert body["ready"] is True, body
     assert set(body["checks"]) == {"database", "model", "broker"}
     assert all(c["ok"] and c["latency_ms"] >= 0 for c in body["checks"].values())
 
 
-def test_ready_is_false_when_the_broker_is_unreachable(client, model_version, settings):
+def test_ready_is_false_when_the_broker_is_unreachable(client, staff_user, model_version,
+                                                       settings):
     settings.KAFKA_BOOTSTRAP_SERVERS = "127.0.0.1:1"
+    client.force_login(staff_user)
     response = client.get("/api/v1/ready")
     assert response.status_code == 503
     body = response.json()
