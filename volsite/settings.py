@@ -133,6 +133,23 @@ DATABASES = {
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
     )
 }
+# PostgreSQL only: bounded waits on every connection, so a hung network, a lock queue or a
+# runaway query fails the call (and the run retries) instead of hanging a worker for good.
+# Connect timeout (s); statement and lock timeouts (ms, 0 = none: set 0 for a long migration);
+# TCP keepalives find a dead server within idle + interval × count seconds.
+DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 5)
+DATABASE_STATEMENT_TIMEOUT_MS = env_int("DATABASE_STATEMENT_TIMEOUT_MS", 60_000)
+DATABASE_LOCK_TIMEOUT_MS = env_int("DATABASE_LOCK_TIMEOUT_MS", 10_000)
+DATABASE_KEEPALIVES_IDLE = env_int("DATABASE_KEEPALIVES_IDLE", 30)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["OPTIONS"] = {
+        **DATABASES["default"].get("OPTIONS", {}),
+        "connect_timeout": DATABASE_CONNECT_TIMEOUT,
+        "options": f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS} "
+                   f"-c lock_timeout={DATABASE_LOCK_TIMEOUT_MS}",
+        "keepalives": 1, "keepalives_idle": DATABASE_KEEPALIVES_IDLE,
+        "keepalives_interval": 10, "keepalives_count": 3,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes share the file: wait for locks instead of failing at once.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
@@ -289,6 +306,13 @@ STREAM_CONSUMER_SLOTS = env_int("STREAM_CONSUMER_SLOTS", 1)
 # written one record per transaction, and a record that then fails alone is dead-lettered and
 # skipped (predictions/stream/breaker.py). Outages (database, broker) are never counted.
 STREAM_BREAKER_FAILURES = env_int("STREAM_BREAKER_FAILURES", 3)
+# Longest wait of the consumer for its writer thread (a hand-over or the final join); past
+# it the run fails with WriterStuck and is retried. Above the statement timeout on purpose.
+STREAM_WRITER_TIMEOUT_SECONDS = env_float("STREAM_WRITER_TIMEOUT_SECONDS", 120.0)
+# Watchdog: a run still going this long after its STREAM_RUN_SECONDS ends the worker process
+# (exit code 70): a call stuck where no timeout reaches must not hold the only stream worker.
+# The process supervisor restarts it; the lease expires and stream-supervise starts a chain.
+STREAM_WATCHDOG_GRACE_SECONDS = env_float("STREAM_WATCHDOG_GRACE_SECONDS", 300.0)
 
 # --- Features, labels, training ----------------------------------------------------------------
 FEATURE_WINDOWS_SECONDS = [int(w) for w in env_list("FEATURE_WINDOWS_SECONDS", "30,60,300")]

@@ -84,6 +84,10 @@ def pipelined_writes() -> bool:
     return settings.STREAM_PIPELINE_WRITES and connection.vendor == "postgresql"
 
 
+class WriterStuck(TimeoutError):
+    """The writer thread did not take or finish a batch within STREAM_WRITER_TIMEOUT_SECONDS."""
+
+
 class BatchWriter:
     """Writes a run's batches on a thread with its own database connection, in order, while the
     consumer prepares the next batch: PostgreSQL inserts the rows on another core meanwhile.
@@ -106,7 +110,11 @@ class BatchWriter:
         self._raise()
         if commit.batch is not None and commit.payload is None:
             commit.payload = copy_rows(commit.batch)
-        self.todo.put(commit)
+        try:
+            self.todo.put(commit, timeout=settings.STREAM_WRITER_TIMEOUT_SECONDS)
+        except queue.Full:
+            raise WriterStuck("the writer thread took no batch for "
+                              f"{settings.STREAM_WRITER_TIMEOUT_SECONDS:g} s") from None
 
     def written(self) -> list[BatchCommit]:
         """Batches committed since the last call, in order."""
@@ -117,10 +125,22 @@ class BatchWriter:
         return out
 
     def close(self) -> list[BatchCommit]:
-        """Wait for every submitted batch to be written; the last ones written."""
-        self.todo.put(None)
-        self.thread.join()
+        """Wait (bounded) for every submitted batch to be written; the last ones written."""
+        self._finish()
+        self._raise()
+        if self.thread.is_alive():
+            raise WriterStuck("the writer thread did not finish within "
+                              f"{settings.STREAM_WRITER_TIMEOUT_SECONDS:g} s")
         return self.written()
+
+    def _finish(self) -> None:
+        """Hand the stop mark over and wait for the thread, neither longer than the timeout
+        (a daemon thread stuck in a call is left behind; its connection is its own)."""
+        try:
+            self.todo.put(None, timeout=settings.STREAM_WRITER_TIMEOUT_SECONDS)
+        except queue.Full:
+            return
+        self.thread.join(timeout=settings.STREAM_WRITER_TIMEOUT_SECONDS)
 
     def abandon(self) -> None:
         """Stop after the batch being written (the consumer failed; it re-reads the rest)."""
@@ -130,8 +150,7 @@ class BatchWriter:
                 self.todo.get_nowait()
             except queue.Empty:
                 break
-        self.todo.put(None)
-        self.thread.join()
+        self._finish()
 
     def _raise(self) -> None:
         if self.error is not None:
