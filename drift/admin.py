@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from drift.models import DriftReport
+
+# Evidently's HTML carries its scripts and styles inline. `sandbox allow-scripts` (without
+# allow-same-origin) runs them in an opaque origin; nothing may be fetched or submitted.
+REPORT_CSP = ("sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline' "
+              "'unsafe-eval' data: blob:; style-src 'unsafe-inline' data:; img-src data: blob:; "
+              "font-src data:; connect-src 'none'; form-action 'none'; base-uri 'none'; "
+              "frame-ancestors 'none'")
 
 
 @admin.register(DriftReport)
@@ -32,17 +40,26 @@ class DriftReportAdmin(admin.ModelAdmin):
                      name="drift_driftreport_html")] + super().get_urls()
 
     def html_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Evidently's page, for users who may view drift reports, in a sandbox: its inline
+        scripts run in an opaque origin that cannot read the admin's cookies or pages, and
+        may fetch nothing from anywhere."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         report = get_object_or_404(DriftReport, pk=pk)
         if not report.html:
             return HttpResponse(f"No HTML for this report ({report.status}: {report.message})",
                                 content_type="text/plain", status=404)
-        return HttpResponse(report.html)
+        response = HttpResponse(report.html)
+        response["Content-Security-Policy"] = REPORT_CSP
+        response["Referrer-Policy"] = "no-referrer"
+        response["Cache-Control"] = "private, no-store"
+        return response
 
     @admin.display(description="report")
     def html_link(self, obj: DriftReport) -> str:
         if not obj.html:
             return obj.message or "—"
-        return format_html('<a href="{}" target="_blank">Evidently report</a>',
+        return format_html('<a href="{}" target="_blank" rel="noopener noreferrer">Evidently report</a>',
                            reverse("admin:drift_driftreport_html", args=[obj.pk]))
 
     @admin.display(description="Features")

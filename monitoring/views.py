@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
+from monitoring.access import metrics_access
 from monitoring.burn import TIERS
 from monitoring.burn import WINDOWS as BURN_WINDOWS
 from monitoring.collectors import DatabaseCollector
@@ -23,6 +24,7 @@ _db_registry.register(DatabaseCollector())
 _db_registry.register(SloCollector())
 
 
+@metrics_access
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """Process metrics (all workers' in multiprocess mode) plus database-backed gauges."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

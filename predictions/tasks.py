@@ -11,7 +11,7 @@ from celery.worker import state as worker_state
 from django.conf import settings
 
 from predictions.models import StreamLease
-from predictions.stream.runner import StreamRunner
+from predictions.stream.runner import RETRY_SECONDS, StreamRunner
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,11 @@ def stream_consume(chain_id: str, slot: int = 0) -> None:
     ends the chain without writing anything more.
     """
     runner = StreamRunner(chain_id, slot=slot, should_stop=worker_shutting_down)
-    if not runner.claim():
+    claimed = runner.claim_unless_down()
+    if claimed is None:  # the database is away (a restart): the chain tries again shortly
+        stream_consume.apply_async((chain_id, slot), queue="stream", countdown=RETRY_SECONDS)
+        return
+    if not claimed:
         log.info("consumer chain %s: lease %s held by another chain; ending", chain_id,
                  runner.name)
         return

@@ -15,11 +15,16 @@ def _fresh_process_state(settings):
     """Every test sees the configuration row as it is now, and fresh feature windows."""
     from monitoring.collectors import forget_live_cache
     from predictions.api.authentication import forget_tokens
+    from predictions.api.readiness import forget_readiness
     from predictions.config import forget_config
     from predictions.serving import forget_loaded
+    from predictions.stream import breaker
     from predictions.stream.windows import reset_feature_engine
 
     settings.CONFIG_REFRESH_SECONDS = 0
+    settings.READY_CACHE_SECONDS = 0  # each /ready call checks now (its cache has a test)
+    # /ready's per-address budget is not spent across tests (its throttle has a test).
+    settings.API_THROTTLE_RATES = {**settings.API_THROTTLE_RATES, "ready": "off"}
     settings.SLI_FLUSH_SECONDS = 0  # SLI rollups inside the test's transaction
     # Pages render without a collectstatic run (the manifest exists only after one).
     settings.STORAGES = {**settings.STORAGES, "staticfiles": {
@@ -28,12 +33,16 @@ def _fresh_process_state(settings):
     forget_loaded()
     forget_tokens()
     forget_live_cache()
+    forget_readiness()
     reset_feature_engine()
+    breaker.reset()
     yield
     forget_config()
     forget_loaded()
     forget_tokens()
+    forget_readiness()
     reset_feature_engine()
+    breaker.reset()
 
 
 @pytest.fixture(scope="session")

@@ -345,3 +345,68 @@ def make_prediction(version, offset: int, *, product_id: str = "BTC-USD",
         Prediction.objects.filter(pk=row.pk).update(created_at=timezone.now()
                                                     - timedelta(seconds=age_s))
     return row
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own (initdb on a spare port, trust auth), so a test
+    can stop and restart it without touching the shared server. Runs as the `postgres` user
+    when the tests run as root (initdb refuses root)."""
+
+    def __init__(self) -> None:
+        import glob
+        import shutil
+        import tempfile
+
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not bins:
+            need("initdb", False, "no /usr/lib/postgresql/*/bin/initdb")
+        self.bin = Path(bins[-1]).parent
+        self.port = free_port()
+        # Not under pytest's tmp folders: those are private to root, and the server's user
+        # must reach its data directory.
+        base = self.base = Path(tempfile.mkdtemp(prefix="volsite-pg-"))
+        self.data, self.log = base / "pgdata", base / "postgres.log"
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(base, "postgres")
+            base.chmod(0o755)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+
+    def _run(self, tool: str, *args: str) -> None:
+        subprocess.run([*self.as_user, str(self.bin / tool), *args], check=True,
+                       capture_output=True, timeout=120)
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/volsite"
+
+    def start(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o",
+                  f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off",
+                  "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        """Stop the server if it runs, and delete its files."""
+        import shutil
+
+        subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m",
+                        "immediate", "-w", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def query(self, sql: str):
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=volsite",
+                             connect_timeout=5, autocommit=True) as conn:
+            return conn.execute(sql).fetchall()
+
+    def create_database(self) -> None:
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
+                             autocommit=True) as conn:
+            conn.execute("CREATE DATABASE volsite")

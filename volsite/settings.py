@@ -11,7 +11,9 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
+from predictions.core.private_files import write_private
 from volsite.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -27,14 +29,30 @@ def _secret_key() -> str:
         return key
     path = RUNTIME_DIR / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(64))
-        path.chmod(0o600)
+        write_private(path, secrets.token_urlsafe(64))
     return path.read_text().strip()
+
+
+# Secrets copied from documentation: .env.example's placeholder and Django's own. With DEBUG
+# off, startup refuses them (check --deploy only warns, and only when someone runs it).
+PLACEHOLDER_SECRETS = frozenset({
+    "replace-with-a-long-random-string-from-your-secret-store", "change-me", "changeme",
+    "secret", "django-insecure", "replace-me",
+})
+
+
+def refuse_placeholder_secret(key: str, debug: bool) -> None:
+    if not debug and (key.strip().lower() in PLACEHOLDER_SECRETS
+                      or key.startswith("django-insecure-")):
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is a placeholder from the documentation; set a long random "
+            "secret (python -c 'import secrets; print(secrets.token_urlsafe(64))')")
 
 
 # --- Core Django -----------------------------------------------------------------------------
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DJANGO_DEBUG", False)  # never on in production
+refuse_placeholder_secret(SECRET_KEY, DEBUG)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
@@ -65,6 +83,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_filters",
     "django_celery_beat",
     "django_celery_results",
     "django_prometheus",
@@ -74,6 +93,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Malformed or oversized Content-Length answered before anything reads it (400 / 413).
+    "volsite.request_limits.RequestLimitsMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -112,6 +133,23 @@ DATABASES = {
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
     )
 }
+# PostgreSQL only: bounded waits on every connection, so a hung network, a lock queue or a
+# runaway query fails the call (and the run retries) instead of hanging a worker for good.
+# Connect timeout (s); statement and lock timeouts (ms, 0 = none: set 0 for a long migration);
+# TCP keepalives find a dead server within idle + interval × count seconds.
+DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 5)
+DATABASE_STATEMENT_TIMEOUT_MS = env_int("DATABASE_STATEMENT_TIMEOUT_MS", 60_000)
+DATABASE_LOCK_TIMEOUT_MS = env_int("DATABASE_LOCK_TIMEOUT_MS", 10_000)
+DATABASE_KEEPALIVES_IDLE = env_int("DATABASE_KEEPALIVES_IDLE", 30)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["OPTIONS"] = {
+        **DATABASES["default"].get("OPTIONS", {}),
+        "connect_timeout": DATABASE_CONNECT_TIMEOUT,
+        "options": f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS} "
+                   f"-c lock_timeout={DATABASE_LOCK_TIMEOUT_MS}",
+        "keepalives": 1, "keepalives_idle": DATABASE_KEEPALIVES_IDLE,
+        "keepalives_interval": 10, "keepalives_count": 3,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes share the file: wait for locks instead of failing at once.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
@@ -158,7 +196,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["predictions.api.renderers.OrjsonRenderer"],
     "DEFAULT_PARSER_CLASSES": ["predictions.api.parsers.OrjsonParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # History pages by keyset on (event_ts, id) (predictions/api/pagination.py): no COUNT(*).
+    "DEFAULT_PAGINATION_CLASS": "predictions.api.pagination.KeysetPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "predictions.api.exceptions.api_exception_handler",
     # Views that set `throttle_scope` are limited per token at API_THROTTLE_RATES (below).
@@ -176,24 +215,44 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"ModelVariantEnum": "predictions.models.VARIANT_CHOICES"},
+    # Every operation documents the 4xx a malformed request can get (400, 406, 429).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "predictions.api.schema.document_common_errors"],
 }
 # A verified token is remembered per process this long, so predict needs no DB query per
 # request; a revoked token or a deactivated user is refused everywhere within this time.
 API_TOKEN_CACHE_SECONDS = env_float("API_TOKEN_CACHE_SECONDS", 1.0)
 # Most rows one predict request may carry.
 PREDICT_MAX_ROWS = env_int("PREDICT_MAX_ROWS", 1000)
+# Largest API request body in bytes: a bigger one (declared or sent) is answered 413 before it
+# is parsed. 1000 rows of the model's features take about 0.5 MB as JSON.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 2 * 1024 * 1024)
 
 # Per-token request rates ("N/second|minute|hour|day"; "off" disables a scope). A DRF token
 # belongs to one user, so each token gets its own budget; over it the API answers 429 with
-# Retry-After. health, ready, version and the schema are never throttled (probes use them).
+# Retry-After. ready is limited per client address instead; health, version and the schema
+# are never throttled.
 API_THROTTLE_RATES = {
     "predict": env_str("API_THROTTLE_PREDICT", "6000/minute"),  # POST /api/v1/predict
     "history": env_str("API_THROTTLE_HISTORY", "600/minute"),  # predictions, latest
+    "ready": env_str("API_THROTTLE_READY", "120/minute"),  # /api/v1/ready, per client address
 }
 # The cache alias holding the counters. With the default per-process memory cache each web
 # worker counts on its own (a token may get up to workers × rate); set CACHE_URL to Redis for
 # one shared count.
 API_THROTTLE_CACHE = "default"
+
+# /readiness probes: one answer is reused for this long per process (a probe storm costs one
+# check a second), and each client address may ask API_THROTTLE_READY times (429 past it).
+READY_CACHE_SECONDS = env_float("READY_CACHE_SECONDS", 1.0)
+
+# --- Metrics access ------------------------------------------------------------------------------
+# /metrics answers a request carrying `Authorization: Bearer <METRICS_TOKEN>` (set it, and give
+# Prometheus the same: compose.yaml does) or coming from one of these networks (the peer
+# address; loopback by default, so a local scrape needs nothing). Anyone else gets 403. The
+# token also unlocks the details of /api/v1/ready.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 
 # --- Cache ---------------------------------------------------------------------------------------
 # CACHE_URL=redis://host:6379/1 shares the cache (throttle counters) between processes; without
@@ -243,6 +302,17 @@ STREAM_SUPERVISE_SECONDS = env_int("STREAM_SUPERVISE_SECONDS", 15)
 # this many stream worker processes share the work. Changing it is safe (offset fencing), but
 # give each slot its own worker process (or concurrency) so no slot waits behind another.
 STREAM_CONSUMER_SLOTS = env_int("STREAM_CONSUMER_SLOTS", 1)
+# Poison breaker: a batch that failed this many runs with a data error at the same offset is
+# written one record per transaction, and a record that then fails alone is dead-lettered and
+# skipped (predictions/stream/breaker.py). Outages (database, broker) are never counted.
+STREAM_BREAKER_FAILURES = env_int("STREAM_BREAKER_FAILURES", 3)
+# Longest wait of the consumer for its writer thread (a hand-over or the final join); past
+# it the run fails with WriterStuck and is retried. Above the statement timeout on purpose.
+STREAM_WRITER_TIMEOUT_SECONDS = env_float("STREAM_WRITER_TIMEOUT_SECONDS", 120.0)
+# Watchdog: a run still going this long after its STREAM_RUN_SECONDS ends the worker process
+# (exit code 70): a call stuck where no timeout reaches must not hold the only stream worker.
+# The process supervisor restarts it; the lease expires and stream-supervise starts a chain.
+STREAM_WATCHDOG_GRACE_SECONDS = env_float("STREAM_WATCHDOG_GRACE_SECONDS", 300.0)
 
 # --- Features, labels, training ----------------------------------------------------------------
 FEATURE_WINDOWS_SECONDS = [int(w) for w in env_list("FEATURE_WINDOWS_SECONDS", "30,60,300")]

@@ -47,3 +47,15 @@ class CachedTokenAuthentication(TokenAuthentication):
 def forget_tokens() -> None:
     with _lock:
         _remembered.clear()
+
+
+def has_metrics_token(request: Any) -> bool:
+    """`Authorization: Bearer <METRICS_TOKEN>` (compared in constant time); never with no
+    token configured. Prometheus scrapes /metrics with it, and it unlocks /ready's details."""
+    import hmac
+
+    expected = settings.METRICS_TOKEN
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, given = header.partition(" ")
+    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode("latin-1", "replace"), expected.encode())

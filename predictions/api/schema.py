@@ -18,7 +18,6 @@ from predictions.api.serializers import (
     ServedAtSerializer,
     VersionSerializer,
 )
-from predictions.core.scorers import BASELINE, ML
 
 PREDICT_EXAMPLES = [
     OpenApiExample(
@@ -72,6 +71,12 @@ PREDICT_EXAMPLES = [
         response_only=True, status_codes=["415"],
     ),
     OpenApiExample(
+        "Body over API_MAX_BODY_BYTES (answered before it is parsed)",
+        value={"error": "too_large",
+               "detail": "request body over API_MAX_BODY_BYTES (2097152 bytes)"},
+        response_only=True, status_codes=["413"],
+    ),
+    OpenApiExample(
         "Over the token's rate",
         value={"error": "throttled",
                "detail": "Request was throttled. Expected available in 12 seconds."},
@@ -86,7 +91,7 @@ PREDICT_EXAMPLES = [
 ]
 
 # Every answer predict can give besides 200, all in the one error shape.
-ERROR_RESPONSES = {code: ErrorSerializer for code in (400, 401, 403, 405, 415, 429, 503)}
+ERROR_RESPONSES = {code: ErrorSerializer for code in (400, 401, 403, 405, 413, 415, 429, 503)}
 
 predict = extend_schema(
     request=PredictRequestSerializer,
@@ -108,19 +113,16 @@ version = extend_schema(responses={200: VersionSerializer},
                         summary="The variant and model version being served")
 
 latest_prediction = extend_schema(
-    responses={200: PredictionSerializer, 401: ErrorSerializer, 404: ErrorSerializer,
-               429: ErrorSerializer},
+    responses={200: PredictionSerializer, 400: ErrorSerializer, 401: ErrorSerializer,
+               404: ErrorSerializer, 429: ErrorSerializer},
     summary="The newest streaming prediction for a product",
 )
 
+# Filters come from predictions.api.filters (django-filter), the cursor from the pagination.
 prediction_list = extend_schema(
-    parameters=[
-        OpenApiParameter("product", str, description="product id, e.g. BTC-USD"),
-        OpenApiParameter("variant", str, enum=[ML, BASELINE], description="served variant"),
-        OpenApiParameter("since", OpenApiTypes.DATETIME, description="event time ≥"),
-        OpenApiParameter("until", OpenApiTypes.DATETIME, description="event time <"),
-    ],
-    summary="Streaming prediction history, newest first (paginated)",
+    responses={200: PredictionSerializer(many=True), 400: ErrorSerializer, 401: ErrorSerializer,
+               429: ErrorSerializer},
+    summary="Streaming prediction history, newest first (cursor-paginated)",
 )
 
 served_at = extend_schema(
@@ -129,3 +131,23 @@ served_at = extend_schema(
     responses={200: ServedAtSerializer, 400: ErrorSerializer, 401: ErrorSerializer},
     summary="Which variant and model version served at a given time (from the audit trail)",
 )
+
+# Answers any operation can give to a malformed request, added to every operation's
+# responses so the documentation lists each 4xx the API may answer (the fuzzer in
+# tests/predictions/api/test_api_schema_fuzz.py checks every answer against this).
+COMMON_ERRORS = {
+    "400": "malformed query string, header, body or path parameter",
+    "406": "no acceptable representation for the Accept header",
+    "429": "over the rate of this token or client",
+}
+
+
+def document_common_errors(result: dict, generator, request, public) -> dict:
+    """drf-spectacular postprocessing hook: add COMMON_ERRORS where an operation lacks them."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for code, text in COMMON_ERRORS.items():
+                responses.setdefault(code, {"description": text, "content": error})
+    return result

@@ -68,7 +68,9 @@ class CheckSerializer(serializers.Serializer):
 
 class ReadySerializer(serializers.Serializer):
     ready = serializers.BooleanField()
-    checks = serializers.DictField(child=CheckSerializer())
+    checks = serializers.DictField(
+        child=CheckSerializer(), required=False,
+        help_text="Only for staff sessions or `Authorization: Bearer <METRICS_TOKEN>`.")
 
 
 class VersionSerializer(serializers.Serializer):

@@ -39,8 +39,8 @@ class TokenRateThrottle(BaseThrottle):
 
     def allow_request(self, request: Any, view: Any) -> bool:
         scope = getattr(view, "throttle_scope", None)
-        user = getattr(request, "user", None)
-        if not scope or user is None or not user.is_authenticated:
+        who = self.ident(request)
+        if not scope or who is None:
             return True  # anonymous requests never reach here past IsAuthenticated
         limit = parse_rate(settings.API_THROTTLE_RATES.get(scope))
         if limit is None:
@@ -48,7 +48,7 @@ class TokenRateThrottle(BaseThrottle):
         num, period = limit
         now = time.time()
         window = int(now // period)
-        key = f"throttle:{scope}:{user.pk}:{period}:{window}"
+        key = f"throttle:{scope}:{who}:{period}:{window}"
         cache = caches[settings.API_THROTTLE_CACHE]
         if cache.add(key, 1, timeout=period + 1):
             count = 1
@@ -63,6 +63,19 @@ class TokenRateThrottle(BaseThrottle):
         self.retry_after = (window + 1) * period - now
         return False
 
+    def ident(self, request: Any) -> str | None:
+        """Whose budget a request spends: its token's user (None: not throttled here)."""
+        user = getattr(request, "user", None)
+        return str(user.pk) if user is not None and user.is_authenticated else None
+
     def wait(self) -> float | None:
         # DRF puts this (rounded up) in the Retry-After header of the 429.
         return None if self.retry_after is None else max(1.0, math.ceil(self.retry_after))
+
+
+class AddressRateThrottle(TokenRateThrottle):
+    """The same fixed windows per client address, for the anonymous /ready probe (the peer
+    address: a probe storm from one host cannot run the checks for everyone else)."""
+
+    def ident(self, request: Any) -> str | None:
+        return "addr:" + request.META.get("REMOTE_ADDR", "")

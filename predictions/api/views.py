@@ -11,7 +11,9 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import generics, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import UnsupportedMediaType, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -21,11 +23,16 @@ from rest_framework.views import APIView
 from monitoring import metrics
 from predictions import selectors, serving
 from predictions.api import schema
+from predictions.api.authentication import has_metrics_token
 from predictions.api.exceptions import error_response
+from predictions.api.filters import PredictionFilter
+from predictions.api.pagination import KeysetPagination
 from predictions.api.readiness import readiness_checks
 from predictions.api.serializers import PredictionSerializer, ServedAtSerializer
+from predictions.api.throttling import AddressRateThrottle
 from predictions.api.validation import RowsInvalid, predict_body
 from predictions.core.scorers import VARIANTS
+from predictions.core.ticks import is_product_id
 
 
 class PredictView(APIView):
@@ -80,15 +87,23 @@ class HealthView(APIView):
 
 
 class ReadyView(APIView):
+    """Readiness for probes: cached about a second, throttled per client address; the checks'
+    details only for staff (session) or the metrics token."""
+
     permission_classes = [AllowAny]
-    authentication_classes: list = []
+    authentication_classes = [SessionAuthentication]
+    throttle_classes = [AddressRateThrottle]
+    throttle_scope = "ready"
 
     @schema.ready
     def get(self, request: Request) -> Response:
         checks = readiness_checks()
         ready = all(c["ok"] for c in checks.values())
-        return Response({"ready": ready, "checks": checks},
-                        status=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE)
+        body: dict[str, Any] = {"ready": ready}
+        if request.user.is_staff or has_metrics_token(request):
+            body["checks"] = checks
+        return Response(body, status=status.HTTP_200_OK if ready
+                        else status.HTTP_503_SERVICE_UNAVAILABLE)
 
 
 class VersionView(APIView):
@@ -119,6 +134,9 @@ class LatestPredictionView(APIView):
 
     @schema.latest_prediction
     def get(self, request: Request, product_id: str) -> Response:
+        if not is_product_id(product_id):
+            return error_response("invalid", "not a product id (1–32 letters, digits and "
+                                  ". _ - / :)", [{"field": "product_id", "reason": "invalid"}])
         prediction = selectors.prediction_latest(product_id=product_id)
         if prediction is None:
             return error_response("not_found", f"no prediction for product {product_id!r} yet",
@@ -130,18 +148,17 @@ class LatestPredictionView(APIView):
 
 @schema.prediction_list
 class PredictionListView(generics.ListAPIView):
+    """History, newest first: filters by django-filter, keyset pages on (event_ts, id)."""
+
     permission_classes = [IsAuthenticated]
     throttle_scope = "history"
     serializer_class = PredictionSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = PredictionFilter
+    pagination_class = KeysetPagination
 
     def get_queryset(self) -> QuerySet:
-        params = self.request.query_params
-        variant = params.get("variant")
-        if variant and variant not in VARIANTS:
-            raise ValidationError({"variant": [f"one of {list(VARIANTS)}"]})
-        return selectors.prediction_list(product_id=params.get("product"), variant=variant,
-                                          since=_when(params, "since"),
-                                          until=_when(params, "until"))
+        return selectors.prediction_list()
 
 
 class ServedAtView(APIView):
@@ -164,7 +181,10 @@ def _when(params: Any, name: str) -> datetime | None:
     raw = params.get(name)
     if not raw:
         return None
-    when = parse_datetime(raw)
+    try:
+        when = parse_datetime(raw)
+    except ValueError:  # well-formed but impossible, e.g. month 13
+        when = None
     if when is None:
         raise ValidationError({name: ["not an ISO-8601 date-time"]})
     return timezone.make_aware(when, UTC) if timezone.is_naive(when) else when

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
@@ -48,6 +49,20 @@ class Tick:
 _PRODUCT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:-]{0,31}")
 # Most tickers one envelope may carry (a tick's index in its message is stored as a small int).
 MAX_TICKERS_PER_MESSAGE = 1000
+
+# Physical bounds of a tick. Anything outside them is a unit error or garbage (epoch
+# milliseconds read as seconds, 5e-324, 1e300), not a market event: refused as a bad tick
+# here, before it can overflow a date, poison a feature window or fail a whole batch.
+# The earliest time: Bitcoin's genesis block (3 January 2009); nothing older is a real tick.
+MIN_TICK_TS = 1_230_940_800.0
+# How far ahead of this machine's clock a tick may be (exchange clock skew, slow NTP). One
+# dated further ahead would make every later tick of its product "out of order".
+MAX_FUTURE_SKEW_S = 300.0
+# Prices and sizes outside these are not a market (no asset trades below 1e-9 or above 1e9
+# quote units; quantities past 1e15 are overflow garbage).
+MIN_PRICE = 1e-9
+MAX_PRICE = 1e9
+MAX_QUANTITY = 1e15
 
 # Epoch seconds written as text (CSV cells): nine or more digits, never a valid ISO-8601 date.
 _EPOCH_TEXT = re.compile(r"\d{9,}(\.\d*)?")
@@ -137,6 +152,11 @@ def _number(obj: dict[str, Any], key: str, *, required: bool = False) -> float |
 _valid_product_ids: set[str] = set()
 
 
+def is_product_id(text: str) -> bool:
+    """Whether `text` looks like a product id (the API checks path parameters with this)."""
+    return bool(_PRODUCT_ID.fullmatch(text))
+
+
 def _check_product_id(product_id: str) -> None:
     if not _PRODUCT_ID.fullmatch(product_id):
         raise BadTick(f"product_id {product_id[:40]!r} is not a product id (1–32 letters, "
@@ -157,21 +177,25 @@ def make_tick(
     volume_24h: float | None,
     sequence: Any,
 ) -> Tick:
-    """Build a tick and check what makes it usable: a product, positive prices, no crossed book."""
+    """Build a tick and check what makes it usable: a product, a time within the physical
+    bounds, positive prices within them, no crossed book."""
     if not isinstance(product_id, str) or not product_id:
         raise BadTick("missing field 'product_id'")
     if product_id not in _valid_product_ids:
         _check_product_id(product_id)
+    check_time(ts)
     if price is None:
         raise BadTick("missing field 'price'")
     if price <= 0:
         raise BadTick(f"price {price} is not positive")
-    for name, value in (("best_bid", best_bid), ("best_ask", best_ask)):
-        if value is not None and value <= 0:
-            raise BadTick(f"{name} {value} is not positive")
-    for name, value in (("bid_qty", bid_qty), ("ask_qty", ask_qty)):
+    for name, value in (("price", price), ("best_bid", best_bid), ("best_ask", best_ask)):
+        if value is not None:
+            _check_price(name, value)
+    for name, value in (("bid_qty", bid_qty), ("ask_qty", ask_qty), ("volume_24h", volume_24h)):
         if value is not None and value < 0:
             raise BadTick(f"{name} {value} is negative")
+        if value is not None and value > MAX_QUANTITY:
+            raise BadTick(f"{name} {value} is above {MAX_QUANTITY:g}")
     if best_bid is not None and best_ask is not None and best_bid > best_ask:
         raise BadTick(f"crossed book: best_bid {best_bid} > best_ask {best_ask}")
     seq = None
@@ -181,6 +205,20 @@ def make_tick(
         except (TypeError, ValueError):
             raise BadTick(f"sequence {sequence!r} is not an integer") from None
     return Tick(product_id, ts, price, best_bid, best_ask, bid_qty, ask_qty, volume_24h, seq)
+
+
+def check_time(ts: float, now: float | None = None) -> None:
+    """Refuse a time outside [MIN_TICK_TS, now + MAX_FUTURE_SKEW_S]: epoch milliseconds read
+    as seconds, 1e300 or a clock years ahead are errors, and a future tick would block its
+    product's later ticks as out of order."""
+    if not MIN_TICK_TS <= ts <= (time.time() if now is None else now) + MAX_FUTURE_SKEW_S:
+        raise BadTick(f"timestamp {ts!r} is outside the sane range (after 2009-01-03 and at "
+                      f"most {MAX_FUTURE_SKEW_S:g} s ahead of now; epoch milliseconds?)")
+
+
+def _check_price(name: str, value: float) -> None:
+    if not MIN_PRICE <= value <= MAX_PRICE:
+        raise BadTick(f"{name} {value!r} is outside [{MIN_PRICE:g}, {MAX_PRICE:g}]")
 
 
 def _advanced_trade_ticks(msg: dict[str, Any], tz: str | None = None) -> list[Tick]:

@@ -73,8 +73,9 @@ def tick_columns(records: list, engine: FeatureEngine, stats: RunStats,
                  dead_letter: DeadLetter) -> TickColumns:
     """Parse a partition's records and update its feature windows: the scorable ticks.
 
-    A message that does not parse, or a tick older than its product's last, is dead-lettered;
-    a message without ticks (a control message) is skipped.
+    A message that does not parse, a tick older than its product's last, or any exception
+    while handling one record (a parser or feature bug meeting odd data) is dead-lettered with
+    the reason, and the batch goes on; a message without ticks (a control message) is skipped.
     """
     ticks = TickColumns()
     offsets, indexes, products = ticks.offsets, ticks.tick_index, ticks.product_ids
@@ -87,12 +88,20 @@ def tick_columns(records: list, engine: FeatureEngine, stats: RunStats,
         except BadTick as exc:
             dead_letter(record, str(exc), stats)
             continue
+        except Exception as exc:  # a bug meeting odd data must not stop the partition
+            dead_letter(record, f"cannot parse: {type(exc).__name__}: {exc}", stats)
+            continue
         if not parsed:
             stats.skipped += 1
             metrics.CONSUMER_MESSAGES.labels(outcome="skipped").inc()
             continue
         for index, tick in enumerate(parsed):
-            row = update(tick)
+            try:
+                row = update(tick)
+            except Exception as exc:
+                dead_letter(record, f"cannot compute features: {type(exc).__name__}: {exc}",
+                            stats)
+                break
             if row is None:
                 dead_letter(record, "out-of-order tick (older than the product's last)", stats)
                 continue

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
+from django.db import connection
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
@@ -34,8 +35,9 @@ from monitoring import metrics
 from predictions.messaging.kafka import make_consumer
 from predictions.models import LeaseLost, StreamLease, StreamOffset
 from predictions.serving import active_scorers
-from predictions.stream import windows
+from predictions.stream import breaker, windows
 from predictions.stream.batches import RunStats, score_batch, tick_columns
+from predictions.stream.copy_encoding import copy_rows
 from predictions.stream.dead_letters import DeadLetters
 from predictions.stream.writer import BatchCommit, BatchWriter, pipelined_writes, write_now
 
@@ -85,8 +87,10 @@ class StreamConsumer:
                 self.consume_poll(writer, stats)
             if writer is not None:
                 self.committed(*writer.close())
-        except BaseException:
+        except BaseException as exc:
             if writer is not None:
+                if writer.failed is not None:
+                    breaker.record_failure(writer.failed.tp, writer.failed.first_offset, exc)
                 writer.abandon()
             windows.forget(self.partitions)
             raise
@@ -141,16 +145,61 @@ class StreamConsumer:
         to the writer thread (written while the next one is prepared)."""
         batches = self.consumer.poll(timeout_ms=500, max_records=settings.STREAM_POLL_MAX_RECORDS)
         for tp, records in batches.items():
-            commit = self.prepare_batch(tp, records, stats)
-            if writer is None:
-                write_now(commit, stats)
-                self.committed(commit)
-            else:
-                writer.submit(commit)
+            for commit in self.prepare(tp, records, stats):
+                if writer is None:
+                    try:
+                        write_now(commit, stats)
+                    except Exception as exc:
+                        breaker.record_failure(commit.tp, commit.first_offset, exc)
+                        raise
+                    self.committed(commit)
+                else:
+                    writer.submit(commit)
         if writer is not None:
             self.committed(*writer.written())
         if not batches:
             self.keep_lease()  # idle: no batch transaction renews it
+
+    def prepare(self, tp: TopicPartition, records: list, stats: RunStats) -> list[BatchCommit]:
+        """One commit for the polled records, or one per record while the breaker isolates the
+        offset they start at (see `breaker`); a data error counts against that offset."""
+        if breaker.isolate(tp, records[0].offset):
+            return self.isolated(tp, records, stats)
+        try:
+            return [self.prepare_batch(tp, records, stats)]
+        except Exception as exc:
+            breaker.record_failure(tp, records[0].offset, exc)
+            raise
+
+    def isolated(self, tp: TopicPartition, records: list, stats: RunStats) -> list[BatchCommit]:
+        """The breaker tripped here: each record its own transaction. A record that failed on
+        its own before, or whose computation fails now, is dead-lettered and skipped."""
+        commits = []
+        for record in records:
+            if breaker.skip(tp, record.offset):
+                reason = (f"failed {breaker.failures(tp, record.offset)} times in a row "
+                          "(poison breaker): skipped")
+                stats.messages += 1
+            else:
+                try:
+                    commits.append(self.prepare_batch(tp, [record], stats))
+                    continue
+                except Exception as exc:
+                    if not breaker.is_data_error(exc):
+                        raise
+                    reason = f"cannot score: {type(exc).__name__}: {exc}"
+            self.dead_letters.send(record, reason, stats)
+            commits.append(self.skip_record(tp, record))
+        return commits
+
+    def skip_record(self, tp: TopicPartition, record) -> BatchCommit:
+        """A commit that moves the stored offset past a dead-lettered record, writing no row."""
+        expected = self.expected.get(tp.partition)
+        self.expected[tp.partition] = windows.partition_state(tp).position = record.offset + 1
+        return BatchCommit(tp=tp, expected=expected, next_offset=record.offset + 1,
+                           lag=self.lag(tp, record.offset + 1), batch=None, holder=self.holder,
+                           lease=self.lease, started=time.monotonic(),
+                           first_offset=record.offset)
 
     def prepare_batch(self, tp: TopicPartition, records: list, stats: RunStats) -> BatchCommit:
         """Steps 3–4 for one partition batch: parse, features, both variants."""
@@ -165,11 +214,14 @@ class StreamConsumer:
         state = windows.partition_state(tp)
         ticks = tick_columns(records, state.engine, stats, self.dead_letters.send)
         batch = score_batch(tp, ticks, serving, state.engine.names)
+        payload = copy_rows(batch) if batch is not None and connection.vendor == "postgresql" \
+            else None  # encoded here, so an encoding error is the batch's, not the writer's
         next_offset = records[-1].offset + 1
         self.expected[tp.partition] = state.position = next_offset
         return BatchCommit(tp=tp, expected=expected, next_offset=next_offset,
                            lag=self.lag(tp, next_offset), batch=batch,
-                           holder=self.holder, lease=self.lease, started=started)
+                           holder=self.holder, lease=self.lease, started=started,
+                           payload=payload, first_offset=records[0].offset)
 
     def lag(self, tp: TopicPartition, next_offset: int) -> int | None:
         """Messages behind the partition's high watermark from the last fetch (not

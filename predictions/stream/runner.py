@@ -18,10 +18,14 @@ import logging
 import time
 from collections.abc import Callable
 
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections
+
 from monitoring import metrics
 from predictions.models import LeaseLost, StreamLease
 from predictions.stream.batches import RunStats
 from predictions.stream.consumer import consume_run
+from predictions.stream.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +53,25 @@ class StreamRunner:
         """Step 1: take or extend the slot's lease; False while another holder has it."""
         return StreamLease.objects.claim(self.holder, name=self.name)
 
+    def claim_unless_down(self) -> bool | None:
+        """`claim`, or None while the database is unavailable (the connection is dropped so
+        the next attempt reconnects)."""
+        try:
+            return self.claim()
+        except DatabaseError as exc:
+            log.warning("database unavailable (%s); retrying", type(exc).__name__)
+            close_old_connections()
+            return None
+
     def run_once(self) -> RunStats | None:
         """Steps 2–3: one bounded run on the held lease, reported on it; None when the lease
         was lost to another holder mid-run (nothing more was written: the caller stops)."""
         stats = RunStats()
+        seconds = self.run_seconds if self.run_seconds is not None else settings.STREAM_RUN_SECONDS
         try:
-            stats = consume_run(max_seconds=self.run_seconds, holder=self.holder, slot=self.slot,
-                                should_stop=self.should_stop)
+            with Watchdog(seconds + settings.STREAM_WATCHDOG_GRACE_SECONDS, self.name):
+                stats = consume_run(max_seconds=seconds, holder=self.holder, slot=self.slot,
+                                    should_stop=self.should_stop)
         except LeaseLost:
             log.warning("%s lost lease %s to another consumer", self.holder, self.name)
             return None
@@ -64,9 +80,22 @@ class StreamRunner:
             stats.errors.append(f"{type(exc).__name__}: {exc}")
             log.exception("consumer run failed")
         finally:
-            StreamLease.objects.report(self.holder, name=self.name, messages=stats.messages,
-                                       errors=stats.errors)
+            self.on_database(lambda: StreamLease.objects.report(
+                self.holder, name=self.name, messages=stats.messages, errors=stats.errors))
         return stats
+
+    @staticmethod
+    def on_database(call: Callable[[], object]) -> bool:
+        """Run a lease bookkeeping call; when the database is away (a restart), log it, drop
+        the broken connection so the next call reconnects, and go on: False. Reporting and
+        releasing a lease must never end the loop that would recover by itself."""
+        try:
+            call()
+            return True
+        except DatabaseError as exc:
+            log.warning("database unavailable (%s); retrying", type(exc).__name__)
+            close_old_connections()
+            return False
 
     @staticmethod
     def retry_delay(stats: RunStats) -> float:
@@ -79,7 +108,11 @@ class StreamRunner:
         done = 0
         try:
             while not self.should_stop() and (runs == 0 or done < runs):
-                if not self.claim():
+                claimed = self.claim_unless_down()
+                if claimed is None:  # the database is away: try again shortly
+                    time.sleep(RETRY_SECONDS)
+                    continue
+                if not claimed:
                     self.say(f"lease {self.name} is held by another consumer; waiting")
                     time.sleep(1)
                     continue
@@ -91,7 +124,7 @@ class StreamRunner:
                     time.sleep(self.retry_delay(stats))
                 done += 1
         finally:
-            StreamLease.objects.release(self.holder, name=self.name)
+            self.on_database(lambda: StreamLease.objects.release(self.holder, name=self.name))
 
 
 def summary(stats: RunStats) -> str:

@@ -40,6 +40,7 @@ class BatchCommit:
     lease: str
     started: float
     payload: bytes | None = None  # COPY rows, encoded before the write (PostgreSQL)
+    first_offset: int | None = None  # the batch's first record (what the poison breaker counts)
 
     def write(self) -> None:
         """One transaction: renew the lease, advance the offset (the fence), insert the rows."""
@@ -86,6 +87,10 @@ def pipelined_writes() -> bool:
     return settings.STREAM_PIPELINE_WRITES and connection.vendor == "postgresql"
 
 
+class WriterStuck(TimeoutError):
+    """The writer thread did not take or finish a batch within STREAM_WRITER_TIMEOUT_SECONDS."""
+
+
 class BatchWriter:
     """Writes a run's batches on a thread with its own database connection, in order, while the
     consumer prepares the next batch: PostgreSQL inserts the rows on another core meanwhile.
@@ -100,14 +105,19 @@ class BatchWriter:
         self.todo: queue.Queue[BatchCommit | None] = queue.Queue(maxsize=1)
         self.done: queue.SimpleQueue[BatchCommit] = queue.SimpleQueue()
         self.error: BaseException | None = None
+        self.failed: BatchCommit | None = None  # the batch whose write failed
         self.thread = threading.Thread(target=self._loop, name="stream-writer", daemon=True)
         self.thread.start()
 
     def submit(self, commit: BatchCommit) -> None:
         self._raise()
-        if commit.batch is not None:
+        if commit.batch is not None and commit.payload is None:
             commit.payload = copy_rows(commit.batch)
-        self.todo.put(commit)
+        try:
+            self.todo.put(commit, timeout=settings.STREAM_WRITER_TIMEOUT_SECONDS)
+        except queue.Full:
+            raise WriterStuck("the writer thread took no batch for "
+                              f"{settings.STREAM_WRITER_TIMEOUT_SECONDS:g} s") from None
 
     def written(self) -> list[BatchCommit]:
         """Batches committed since the last call, in order."""
@@ -118,10 +128,22 @@ class BatchWriter:
         return out
 
     def close(self) -> list[BatchCommit]:
-        """Wait for every submitted batch to be written; the last ones written."""
-        self.todo.put(None)
-        self.thread.join()
+        """Wait (bounded) for every submitted batch to be written; the last ones written."""
+        self._finish()
+        self._raise()
+        if self.thread.is_alive():
+            raise WriterStuck("the writer thread did not finish within "
+                              f"{settings.STREAM_WRITER_TIMEOUT_SECONDS:g} s")
         return self.written()
+
+    def _finish(self) -> None:
+        """Hand the stop mark over and wait for the thread, neither longer than the timeout
+        (a daemon thread stuck in a call is left behind; its connection is its own)."""
+        try:
+            self.todo.put(None, timeout=settings.STREAM_WRITER_TIMEOUT_SECONDS)
+        except queue.Full:
+            return
+        self.thread.join(timeout=settings.STREAM_WRITER_TIMEOUT_SECONDS)
 
     def abandon(self) -> None:
         """Stop after the batch being written (the consumer failed; it re-reads the rest)."""
@@ -131,8 +153,7 @@ class BatchWriter:
                 self.todo.get_nowait()
             except queue.Empty:
                 break
-        self.todo.put(None)
-        self.thread.join()
+        self._finish()
 
     def _raise(self) -> None:
         if self.error is not None:
@@ -147,7 +168,7 @@ class BatchWriter:
                     write_now(commit, self.stats)
                     self.done.put(commit)
                 except BaseException as exc:  # raised in the consumer's thread
-                    self.error = exc
+                    self.error, self.failed = exc, commit
         finally:
             connection.close()  # this thread's own connection
 

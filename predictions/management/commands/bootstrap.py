@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from rest_framework.authtoken.models import Token
 
+from predictions.core.private_files import write_private
 from predictions.models import ModelVersion
 
 
@@ -33,10 +34,8 @@ class Command(BaseCommand):
             password = secrets.token_urlsafe(12)
             user = User.objects.create_superuser(opts["username"], "", password)
             token = Token.objects.create(user=user)
-            credentials.write_text(
-                f"login: {user.username} / {password}   API token: {token.key}\n"
-            )
-            credentials.chmod(0o600)
+            write_private(credentials,
+                          f"login: {user.username} / {password}   API token: {token.key}\n")
             self.stdout.write(f"created superuser {user.username!r}; credentials in {credentials}")
         if not ModelVersion.objects.exists():
             self.stdout.write("no model version yet: training a first one on simulated history")

@@ -26,7 +26,8 @@ def test_an_artifact_with_untrusted_types_is_refused(trained):
 
 
 def test_with_a_refused_artifact_the_api_serves_the_baseline_and_says_so(
-        client, api_client, model_version, feature_names):
+        client, staff_user, api_client, model_version, feature_names):
+    client.force_login(staff_user)  # /ready shows its checks to staff
     ModelVersion.objects.filter(pk=model_version.pk).update(artifact=b"corrupt")
     before = metrics.MODEL_LOAD_FAILURES.labels(model_version=model_version.name)._value.get()
     response = api_client.post("/api/v1/predict", data=json.dumps(

@@ -41,8 +41,9 @@ def stored_total() -> int:
 
 
 def test_the_consumer_and_the_publisher_recover_from_a_broker_restart_mid_stream(
-        kafka, model_version, broker_address, client, tmp_path):
+        kafka, model_version, broker_address, client, staff_user, tmp_path):
     need("PostgreSQL", postgres_in_use(), "the child process needs a shared database")
+    client.force_login(staff_user)  # /ready shows its checks to staff
     messages = list(itertools.islice(simulated_messages(
         products=["BTC-USD", "ETH-USD", "SOL-USD"], seed=8, start_ts=1_700_000_000.0),
         BEFORE + AFTER))
