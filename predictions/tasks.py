@@ -4,11 +4,13 @@ runner's: `predictions.stream.runner`), beat's supervision of the chains, and la
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
 from celery import shared_task
 from celery.worker import state as worker_state
 from django.conf import settings
+from kombu.exceptions import OperationalError
 
 from predictions.models import StreamLease
 from predictions.stream.runner import RETRY_SECONDS, StreamRunner
@@ -30,23 +32,42 @@ def stream_consume(chain_id: str, slot: int = 0) -> None:
 
     Steps (the runner's): claim the slot's lease (a chain that cannot — another holds it — ends
     quietly: the beat supervisor keeps exactly one chain per slot alive); run; report on the
-    lease; re-enqueue, a second later after a failed run. A run that loses its lease mid-way
-    ends the chain without writing anything more.
+    lease; re-enqueue, a second later after a failed run or while the database is away. A run
+    that loses its lease mid-way ends the chain without writing anything more.
+
+    While the Celery broker is away the next run cannot be enqueued: this task then runs it
+    itself, still holding the lease, and tries again after it, so ticks keep turning into
+    predictions through a broker restart (whose queues may come back empty).
     """
     runner = StreamRunner(chain_id, slot=slot, should_stop=worker_shutting_down)
-    claimed = runner.claim_unless_down()
-    if claimed is None:  # the database is away (a restart): the chain tries again shortly
-        stream_consume.apply_async((chain_id, slot), queue="stream", countdown=RETRY_SECONDS)
-        return
-    if not claimed:
-        log.info("consumer chain %s: lease %s held by another chain; ending", chain_id,
-                 runner.name)
-        return
-    stats = runner.run_once()
-    if stats is None:
-        return  # the lease was lost: another chain goes on
-    stream_consume.apply_async((chain_id, slot), queue="stream",
-                               countdown=runner.retry_delay(stats))
+    while True:
+        claimed = runner.claim_unless_down()
+        if claimed is False:
+            log.info("consumer chain %s: lease %s held by another chain; ending", chain_id,
+                     runner.name)
+            return
+        if claimed is None:  # the database is away (a restart): the chain tries again shortly
+            delay = RETRY_SECONDS
+        else:
+            stats = runner.run_once()
+            if stats is None:
+                return  # the lease was lost: another chain goes on
+            delay = runner.retry_delay(stats)
+        if next_run_enqueued(chain_id, slot, delay) or worker_shutting_down():
+            return
+        time.sleep(delay)
+
+
+def next_run_enqueued(chain_id: str, slot: int, countdown: float) -> bool:
+    """Enqueue the chain's next run; False while the Celery broker cannot take it (after
+    Celery's own publish retries)."""
+    try:
+        stream_consume.apply_async((chain_id, slot), queue="stream", countdown=countdown)
+        return True
+    except OperationalError as exc:
+        log.warning("consumer chain %s: the Celery broker is unavailable (%s); running the "
+                    "next run in this task", chain_id, exc)
+        return False
 
 
 @shared_task(ignore_result=True)

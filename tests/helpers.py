@@ -410,3 +410,102 @@ class PrivatePostgres:
         with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
                              autocommit=True) as conn:
             conn.execute("CREATE DATABASE volsite")
+
+
+def manage(settings, url: str, *args: str, **env: str) -> None:
+    """`manage.py ARGS` as a child process on the database at `url` (output captured)."""
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, check=True,
+                   env=child_env(settings, DATABASE_URL=url, **env), capture_output=True,
+                   timeout=300)
+
+
+def private_postgres_with_model(settings, tmp_path, **migrate_env: str) -> PrivatePostgres:
+    """A started PrivatePostgres, migrated (with `migrate_env`, e.g. beat intervals the
+    migrations read from settings) and holding the model and configuration of the test
+    database. The caller removes it."""
+    server = PrivatePostgres()
+    server.start()
+    try:
+        server.create_database()
+        manage(settings, server.url, "migrate", "--noinput", **migrate_env)
+        dump = tmp_path / "model.json"
+        subprocess.run([sys.executable, str(ROOT / "manage.py"), "dumpdata",
+                        "predictions.modelversion", "predictions.serviceconfig", "-o", str(dump)],
+                       cwd=ROOT, check=True, env=child_env(settings), timeout=120)
+        manage(settings, server.url, "loaddata", str(dump))
+    except BaseException:
+        server.remove()
+        raise
+    return server
+
+
+class PrivateRedis:
+    """A Redis server of the test's own on a spare port (nothing kept on disk), so a test can
+    stop and restart the Celery broker without touching the shared one."""
+
+    def __init__(self, base: Path) -> None:
+        import shutil
+
+        binary = shutil.which("redis-server")
+        if binary is None:
+            need("redis-server", False, "the Debian package redis-server")
+        self.binary, self.base, self.port = binary, base, free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.base)],
+            stdout=open(self.base / "redis.log", "ab"), stderr=subprocess.STDOUT)
+        assert wait_port(self.port), f"redis-server did not listen on {self.port}"
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def topic_records(topic: str, partitions: int, idle_s: float = 3.0) -> dict[int, list]:
+    """Every record of a topic per partition in offset order, read from the broker (no group,
+    no join wait) until it has returned nothing for `idle_s` seconds."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from predictions.messaging.kafka import bootstrap_servers
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers(), group_id=None,
+                             enable_auto_commit=False)
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
+        consumer.seek_to_beginning()
+        records: dict[int, list] = {p: [] for p in range(partitions)}
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < idle_s:
+            batches = consumer.poll(timeout_ms=300)
+            if batches:
+                quiet_since = time.monotonic()
+            for tp, batch in batches.items():
+                records[tp.partition].extend(batch)
+        return records
+    finally:
+        consumer.close()
+
+
+def restore_topic(topic: str, records: dict[int, list]) -> None:
+    """Produce `records` (as `topic_records` read them) again into an empty topic: same
+    partitions, keys and order, so the same offsets. It stands in for the log a restarted
+    Kafka keeps, which the embedded broker (memory storage) does not."""
+    from predictions.messaging.kafka import make_producer
+
+    producer = make_producer()
+    try:
+        for partition, batch in records.items():
+            assert [r.offset for r in batch] == list(range(len(batch))), "not a fresh topic"
+            for record in batch:
+                producer.send(topic, key=record.key, value=record.value, partition=partition)
+        producer.flush(timeout=30)
+    finally:
+        producer.close()

@@ -104,6 +104,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A view that finds the database away answers 503 + Retry-After, not 500.
+    "volsite.database_outage.DatabaseOutageMiddleware",
     "monitoring.middleware.ApiSliMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -131,6 +133,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{RUNTIME_DIR / 'volsite.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        # A kept connection is checked before a request (or task) reuses it: one that a
+        # database restart broke is replaced, instead of failing the first call after it.
+        conn_health_checks=True,
     )
 }
 # PostgreSQL only: bounded waits on every connection, so a hung network, a lock queue or a

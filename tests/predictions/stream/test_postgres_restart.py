@@ -5,8 +5,6 @@ up as exactly one row, within 30 s of the server coming back each time."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 
 import pytest
@@ -14,12 +12,11 @@ import pytest
 from predictions.core.ticks import Tick, advanced_trade_envelope
 from predictions.messaging.publisher import Publisher
 from tests.helpers import (
-    ROOT,
     PrivatePostgres,
-    child_env,
     consumer_process,
     need,
     postgres_in_use,
+    private_postgres_with_model,
     wait_until,
 )
 
@@ -28,27 +25,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 PER_ROUND = 200
 
 
-def manage(settings, url: str, *args: str) -> None:
-    subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, check=True,
-                   env=child_env(settings, DATABASE_URL=url), capture_output=True, timeout=300)
-
-
 @pytest.fixture
 def private_postgres(tmp_path, settings, model_version):
     """A migrated server of this test's own, holding the promoted model of the test DB."""
-    server = PrivatePostgres()
-    server.start()
-    try:
-        server.create_database()
-        manage(settings, server.url, "migrate", "--noinput")
-        dump = tmp_path / "model.json"
-        subprocess.run([sys.executable, str(ROOT / "manage.py"), "dumpdata",
-                        "predictions.modelversion", "predictions.serviceconfig", "-o", str(dump)],
-                       cwd=ROOT, check=True, env=child_env(settings), timeout=120)
-        manage(settings, server.url, "loaddata", str(dump))
-        yield server
-    finally:
-        server.remove()
+    server = private_postgres_with_model(settings, tmp_path)
+    yield server
+    server.remove()
 
 
 def publish_round(topic: str, start: float, n: int) -> None:
