@@ -132,13 +132,15 @@ served_at = extend_schema(
     summary="Which variant and model version served at a given time (from the audit trail)",
 )
 
-# Answers any operation can give to a malformed request, added to every operation's
-# responses so the documentation lists each 4xx the API may answer (the fuzzer in
+# Answers any operation can give to a malformed request (and 503 while the database is away,
+# volsite/database_outage.py), added to every operation's responses so the documentation
+# lists each 4xx the API may answer (the fuzzer in
 # tests/predictions/api/test_api_schema_fuzz.py checks every answer against this).
 COMMON_ERRORS = {
     "400": "malformed query string, header, body or path parameter",
     "406": "no acceptable representation for the Accept header",
     "429": "over the rate of this token or client",
+    "503": "the database is unavailable (a restart, a failover): retry after Retry-After",
 }
 
 

@@ -8,6 +8,7 @@ exchange paces it) and lives in predictions/messaging/coinbase.py.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections import deque
@@ -43,9 +44,15 @@ class Publisher:
     """
 
     MAX_ATTEMPTS = 5
+    BACKOFF_CAP_S = 5.0  # longest wait between two attempts to reach an unreachable broker
 
-    def __init__(self, topic: str, **producer_options: Any) -> None:
+    def __init__(self, topic: str, *, keep_trying: Callable[[], bool] | None = None,
+                 **producer_options: Any) -> None:
+        """`keep_trying`: wait out an unreachable broker for as long as it returns True (a
+        long-running feed passes "not asked to stop"); without it, give up (PublishError)
+        after MAX_ATTEMPTS failed sends or one failed reconnection."""
         self.topic = topic
+        self.keep_trying = keep_trying
         self.producer_options = producer_options
         self.producer = make_producer(**producer_options)
         # (key, value, headers, future) of every message not yet confirmed, in send order
@@ -79,16 +86,15 @@ class Publisher:
             self.producer.close(timeout=5)
 
     def _submit(self, key: bytes | None, value: bytes, headers: list | None) -> None:
-        for attempt in range(self.MAX_ATTEMPTS):
+        for attempt in itertools.count():
             try:
                 future = self.producer.send(self.topic, key=key, value=value, headers=headers)
                 self.pending.append((key, value, headers, future))
                 return
             except KafkaError as exc:
-                log.warning("producer failed (%s); re-creating it (attempt %d)", exc, attempt + 1)
+                self._before_retry(attempt, self.MAX_ATTEMPTS, f"could not publish to "
+                                                               f"{self.topic}", exc)
                 self._recreate()
-                time.sleep(min(2**attempt * 0.2, 3.0))
-        raise PublishError(f"could not publish to {self.topic} after {self.MAX_ATTEMPTS} attempts")
 
     def _settle(self) -> None:
         """Drop confirmed messages from the head of `pending`; on a failure, re-send."""
@@ -115,7 +121,24 @@ class Publisher:
             self.producer.close(timeout=1)
         except Exception:  # a broken producer may fail to close; it is dropped anyway
             pass
-        self.producer = make_producer(**self.producer_options)
+        for attempt in itertools.count():
+            try:
+                self.producer = make_producer(**self.producer_options)
+                return
+            except KafkaError as exc:  # the broker is unreachable (a restart, an outage)
+                self._before_retry(attempt, 1, f"could not reconnect to the broker for "
+                                               f"{self.topic}", exc)
+
+    def _before_retry(self, attempt: int, limit: int, what: str, exc: Exception) -> None:
+        """After failed attempt number `attempt` (from 0): wait before the next one, or raise
+        PublishError when this publisher gives up (`limit` attempts without keep_trying)."""
+        if self.keep_trying is None and attempt + 1 >= limit:
+            raise PublishError(f"{what} after {limit} attempt(s): {exc}") from exc
+        if self.keep_trying is not None and not self.keep_trying():
+            raise PublishError(f"{what}: stopped while the broker was unreachable") from exc
+        wait = min(0.2 * 2**attempt, self.BACKOFF_CAP_S)
+        log.warning("%s (%s; attempt %d); trying again in %.1f s", what, exc, attempt + 1, wait)
+        time.sleep(wait)
 
 
 def publish(messages: Iterator[tuple[float, str, bytes]], publisher: Publisher, *,

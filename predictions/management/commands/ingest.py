@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -106,14 +107,16 @@ class Command(BaseCommand):
     def coinbase(self, opts: dict, products: list[str]) -> None:
         """Forward the live feed until SIGTERM/Ctrl-C, --max-messages or --duration."""
         self.ensure_topics(opts)
-        publisher = Publisher(opts["topic"])
+        stopping = threading.Event()  # set by SIGTERM/SIGINT, even while a send blocks the loop
+        publisher = Publisher(opts["topic"], keep_trying=lambda: not stopping.is_set())
         feed = CoinbaseFeed(url=settings.COINBASE_WS_URL, products=products,
                             send=publisher.send, max_messages=opts["max_messages"],
                             backoff_initial=settings.COINBASE_WS_BACKOFF_INITIAL_SECONDS,
                             backoff_cap=settings.COINBASE_WS_BACKOFF_MAX_SECONDS,
                             idle_timeout=settings.COINBASE_WS_IDLE_SECONDS)
         try:
-            stats = asyncio.run(run_feed(feed, duration_s=opts["duration"]))
+            stats = asyncio.run(run_feed(feed, duration_s=opts["duration"],
+                                         on_signal=stopping.set))
         finally:
             publisher.close()
         self.stdout.write(f"coinbase → {opts['topic']}: {stats.summary()}")
@@ -132,7 +135,9 @@ class Command(BaseCommand):
         """Paced publishing with a progress bar; SIGTERM and Ctrl-C stop after a flush."""
         stopping = {"flag": False}
         signal.signal(signal.SIGTERM, lambda *_: stopping.update(flag=True))
-        publisher = Publisher(opts["topic"], **(BULK_PRODUCER_OPTIONS if speed is None else {}))
+        # A broker outage is waited out (the feed pauses, then catches up) until a stop.
+        publisher = Publisher(opts["topic"], keep_trying=lambda: not stopping["flag"],
+                              **(BULK_PRODUCER_OPTIONS if speed is None else {}))
         if total is not None and opts["max_messages"] is not None:
             total = min(total, opts["max_messages"])
         bar = tqdm(total=total, unit="msg", desc=f"→ {opts['topic']}",
@@ -161,13 +166,20 @@ class Command(BaseCommand):
             self.stdout.write(f"  … and {len(report.errors) - SHOWN_ERRORS} more malformed lines")
 
 
-async def run_feed(feed: CoinbaseFeed, *, duration_s: float | None) -> FeedStats:
-    """Run the feed with SIGTERM/SIGINT wired to a clean stop (when on the main thread)."""
+async def run_feed(feed: CoinbaseFeed, *, duration_s: float | None,
+                   on_signal: Callable[[], None] = lambda: None) -> FeedStats:
+    """Run the feed with SIGTERM/SIGINT wired to a clean stop (when on the main thread).
+
+    `on_signal` is also called from the signal itself, so a send that blocks the event loop
+    (the publisher waiting out a broker outage) learns of the stop at once. The event loop
+    still gets the signal: it arrives through the wakeup file descriptor, whatever the
+    Python-level handler."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
             loop.add_signal_handler(sig, stop.set)
+            signal.signal(sig, lambda *_: on_signal())
         except (ValueError, RuntimeError, NotImplementedError):
             pass  # not the main thread (tests run the command in one): stop by other means
     if duration_s is not None:

@@ -6,11 +6,15 @@ messages again with a new producer, in order, instead of losing them silently.""
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
+
 import pytest
 
 from predictions.messaging.kafka import ensure_topics
-from predictions.messaging.publisher import Publisher
-from tests.helpers import broker_stopped, read_topic
+from predictions.messaging.publisher import Publisher, PublishError
+from tests.helpers import broker_stopped, read_topic, start_broker, stop_broker
 
 pytestmark = pytest.mark.integration
 
@@ -47,3 +51,72 @@ def test_messages_sent_right_after_a_broker_restart_all_arrive_in_order(
         arrived = [r.value for r in records if r.key == key.encode()]
         deduplicated = [v for i, v in enumerate(arrived) if v not in arrived[:i]]
         assert deduplicated == sent
+
+
+# Timeouts shrunk so that a few seconds of outage outlast every one of them: a batch expires
+# after 2 s, a new producer gives up bootstrapping after 1 s, a send waits 1 s for metadata.
+SHORT_TIMEOUTS = {"delivery_timeout_ms": 2000, "request_timeout_ms": 1000,
+                  "bootstrap_timeout_ms": 1000, "max_block_ms": 1000}
+
+
+@pytest.fixture
+def own_broker(settings, tmp_path):
+    """A broker of this test's own (it stays down for a while), with the ticks topic."""
+    broker = start_broker(tmp_path / "tansu.log")
+    settings.KAFKA_BOOTSTRAP_SERVERS = broker["address"]
+    settings.KAFKA_TOPIC_TICKS = f"ticks.raw.{uuid.uuid4().hex[:8]}"
+    ensure_topics([settings.KAFKA_TOPIC_TICKS])
+    yield broker
+    stop_broker(broker)
+
+
+def send_in_background(publisher: Publisher, batch: list[tuple[str, bytes]]) -> dict:
+    """Send `batch` a message every 20 ms on a thread; the dict gets the thread and an error."""
+    outcome: dict = {"error": None}
+
+    def run() -> None:
+        try:
+            for key, value in batch:
+                publisher.send(key, value)
+                time.sleep(0.02)
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            outcome["error"] = exc
+
+    outcome["thread"] = threading.Thread(target=run, daemon=True)
+    outcome["thread"].start()
+    return outcome
+
+
+def test_a_feed_publisher_waits_out_an_outage_longer_than_every_kafka_timeout(
+        settings, own_broker):
+    """`ingest` publishes with keep_trying: an 8 s outage (4× the batch expiry, 8× the
+    bootstrap timeout) pauses it, and every message sent meanwhile arrives once it is back.
+    Without keep_trying the first failed reconnection raised and the feed process died."""
+    topic = settings.KAFKA_TOPIC_TICKS
+    publisher = Publisher(topic, keep_trying=lambda: True, **SHORT_TIMEOUTS)
+    batch = messages(0, 200)
+    with broker_stopped(own_broker):
+        sending = send_in_background(publisher, batch)
+        time.sleep(8)
+        assert sending["thread"].is_alive() and sending["error"] is None
+    ensure_topics([topic])  # memory storage: the broker came back empty
+    sending["thread"].join(timeout=60)
+    assert not sending["thread"].is_alive() and sending["error"] is None, sending["error"]
+    publisher.close()
+    arrived = {r.value for r in read_topic(topic, len(batch))}
+    assert arrived == {value for _, value in batch}, "messages were lost"
+
+
+def test_a_feed_publisher_asked_to_stop_during_an_outage_gives_up_with_a_clear_error(
+        settings, own_broker):
+    topic = settings.KAFKA_TOPIC_TICKS
+    stop = threading.Event()
+    publisher = Publisher(topic, keep_trying=lambda: not stop.is_set(), **SHORT_TIMEOUTS)
+    with broker_stopped(own_broker):
+        sending = send_in_background(publisher, messages(0, 200))
+        time.sleep(4)
+        stop.set()
+        sending["thread"].join(timeout=30)
+        assert not sending["thread"].is_alive()
+    assert isinstance(sending["error"], PublishError), sending["error"]
+    assert "stopped while the broker was unreachable" in str(sending["error"])
