@@ -32,7 +32,7 @@ def stream_consume(chain_id: str, slot: int = 0) -> None:
 
     Steps (the runner's): claim the slot's lease (a chain that cannot — another holds it — ends
     quietly: the beat supervisor keeps exactly one chain per slot alive); run; report on the
-    lease; re-enqueue, a second later after a failed run or while the database is away. A run
+    lease; re-enqueue (a second later after a failed run or while the database is away). A run
     that loses its lease mid-way ends the chain without writing anything more.
 
     While the Celery broker is away the next run cannot be enqueued: this task then runs it
@@ -53,16 +53,18 @@ def stream_consume(chain_id: str, slot: int = 0) -> None:
             if stats is None:
                 return  # the lease was lost: another chain goes on
             delay = runner.retry_delay(stats)
-        if next_run_enqueued(chain_id, slot, delay) or worker_shutting_down():
-            return
+        # Wait here rather than with a countdown: a worker holds a countdown task in memory,
+        # and drops it when its broker connection does (a Redis restart would end the chain).
         time.sleep(delay)
+        if next_run_enqueued(chain_id, slot) or worker_shutting_down():
+            return
 
 
-def next_run_enqueued(chain_id: str, slot: int, countdown: float) -> bool:
+def next_run_enqueued(chain_id: str, slot: int) -> bool:
     """Enqueue the chain's next run; False while the Celery broker cannot take it (after
     Celery's own publish retries)."""
     try:
-        stream_consume.apply_async((chain_id, slot), queue="stream", countdown=countdown)
+        stream_consume.apply_async((chain_id, slot), queue="stream")
         return True
     except OperationalError as exc:
         log.warning("consumer chain %s: the Celery broker is unavailable (%s); running the "

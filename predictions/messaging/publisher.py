@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 BULK_PRODUCER_OPTIONS: dict[str, Any] = {"linger_ms": 50, "batch_size": 256 * 1024}
 
 
+# A patient publisher (keep_trying) bounds each attempt to reach an unreachable broker, which
+# kafka-python would otherwise wait on for 30 s (bootstrap) or 60 s (a send's metadata).
+PATIENT_PRODUCER_OPTIONS: dict[str, Any] = {"bootstrap_timeout_ms": 5000, "max_block_ms": 5000}
+
+
 class PublishError(RuntimeError):
     """Messages could not be delivered even after re-creating the producer."""
 
@@ -53,6 +58,8 @@ class Publisher:
         after MAX_ATTEMPTS failed sends or one failed reconnection."""
         self.topic = topic
         self.keep_trying = keep_trying
+        if keep_trying is not None:  # each attempt returns within seconds, so a stop is seen
+            producer_options = {**PATIENT_PRODUCER_OPTIONS, **producer_options}
         self.producer_options = producer_options
         self.producer = make_producer(**producer_options)
         # (key, value, headers, future) of every message not yet confirmed, in send order
@@ -126,6 +133,8 @@ class Publisher:
                 self.producer = make_producer(**self.producer_options)
                 return
             except KafkaError as exc:  # the broker is unreachable (a restart, an outage)
+                if self.keep_trying is None:
+                    raise  # as it is: the consumer's error metrics count it by its kind
                 self._before_retry(attempt, 1, f"could not reconnect to the broker for "
                                                f"{self.topic}", exc)
 

@@ -93,16 +93,20 @@ def test_a_feed_publisher_waits_out_an_outage_longer_than_every_kafka_timeout(
     bootstrap timeout) pauses it, and every message sent meanwhile arrives once it is back.
     Without keep_trying the first failed reconnection raised and the feed process died."""
     topic = settings.KAFKA_TOPIC_TICKS
-    publisher = Publisher(topic, keep_trying=lambda: True, **SHORT_TIMEOUTS)
+    given_up = threading.Event()  # set on leaving, so a failed test leaves no thread retrying
+    publisher = Publisher(topic, keep_trying=lambda: not given_up.is_set(), **SHORT_TIMEOUTS)
     batch = messages(0, 200)
-    with broker_stopped(own_broker):
-        sending = send_in_background(publisher, batch)
-        time.sleep(8)
-        assert sending["thread"].is_alive() and sending["error"] is None
-    ensure_topics([topic])  # memory storage: the broker came back empty
-    sending["thread"].join(timeout=60)
-    assert not sending["thread"].is_alive() and sending["error"] is None, sending["error"]
-    publisher.close()
+    try:
+        with broker_stopped(own_broker):
+            sending = send_in_background(publisher, batch)
+            time.sleep(8)
+            assert sending["thread"].is_alive() and sending["error"] is None
+        ensure_topics([topic])  # memory storage: the broker came back empty
+        sending["thread"].join(timeout=60)
+        assert not sending["thread"].is_alive() and sending["error"] is None, sending["error"]
+        publisher.close()
+    finally:
+        given_up.set()
     arrived = {r.value for r in read_topic(topic, len(batch))}
     assert arrived == {value for _, value in batch}, "messages were lost"
 

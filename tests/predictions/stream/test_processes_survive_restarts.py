@@ -68,8 +68,8 @@ def servers(settings, model_version, tmp_path):
     """This test's PostgreSQL (migrated, beat's label maturing every 2 s, the model's horizon
     shortened so labels mature within seconds) and Redis."""
     need("PostgreSQL", postgres_in_use(), "the model is copied from the test database")
-    postgres = private_postgres_with_model(settings, tmp_path, LABEL_MATURE_SECONDS="2")
     redis = PrivateRedis(tmp_path)
+    postgres = private_postgres_with_model(settings, tmp_path, LABEL_MATURE_SECONDS="2")
     try:
         postgres.query(f"UPDATE predictions_modelversion SET horizon_s = {HORIZON_S} RETURNING id")
         redis.start()
@@ -255,15 +255,17 @@ def test_every_process_survives_restarts_of_the_kafka_broker(settings, own_kafka
         recovery(postgres, time.time())
         measured = []
         for _ in range(2):
-            signal_groups(stack, signal.SIGSTOP, "ingest")  # so the log read is all of it
-            log = topic_records(topic, partitions)
-            with broker_stopped(own_kafka):
-                signal_groups(stack, signal.SIGCONT, "ingest")
-                time.sleep(OUTAGE_S)  # the feed and the stream worker meet the outage
-                signal_groups(stack, signal.SIGSTOP, "ingest", "stream-worker")
-            ensure_topics()
-            restore_topic(topic, log)
-            signal_groups(stack, signal.SIGCONT, "ingest", "stream-worker")
+            try:
+                signal_groups(stack, signal.SIGSTOP, "ingest")  # so the log read is all of it
+                log = topic_records(topic, partitions)
+                with broker_stopped(own_kafka):
+                    signal_groups(stack, signal.SIGCONT, "ingest")
+                    time.sleep(OUTAGE_S)  # the feed and the stream worker meet the outage
+                    signal_groups(stack, signal.SIGSTOP, "ingest", "stream-worker")
+                ensure_topics()
+                restore_topic(topic, log)
+            finally:  # never leave them paused (a failure here, then the stack's stop)
+                signal_groups(stack, signal.SIGCONT, "ingest", "stream-worker")
             back = time.time()
             found = recovery(postgres, back)
             measured.append(found)
