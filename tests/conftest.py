@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.helpers import need, redis_available, start_broker, stop_broker
+from tests.helpers import need, redis_available, start_broker, stop_broker, use_fresh_topics
 
 
 @pytest.fixture(autouse=True)
@@ -56,15 +56,7 @@ def broker_address(tmp_path_factory):
 @pytest.fixture
 def kafka(settings, broker_address):
     """Fresh, uniquely named topics on the session broker, wired into settings."""
-    from predictions.messaging.kafka import ensure_topics
-
-    suffix = uuid.uuid4().hex[:8]
-    settings.KAFKA_BOOTSTRAP_SERVERS = broker_address["address"]
-    settings.KAFKA_TOPIC_TICKS = f"ticks.raw.{suffix}"
-    settings.KAFKA_TOPIC_DLQ = f"ticks.raw.dlq.{suffix}"
-    settings.KAFKA_TOPIC_PREDICTIONS = f"predictions.{suffix}"
-    settings.KAFKA_CONSUMER_GROUP = f"volsite-test-{suffix}"
-    ensure_topics()
+    use_fresh_topics(settings, broker_address["address"])
     return settings
 
 

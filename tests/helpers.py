@@ -509,3 +509,18 @@ def restore_topic(topic: str, records: dict[int, list]) -> None:
         producer.flush(timeout=30)
     finally:
         producer.close()
+
+
+def use_fresh_topics(settings, address: str) -> None:
+    """Point settings at the broker at `address`, with uniquely named topics, and create them."""
+    import uuid
+
+    from predictions.messaging.kafka import ensure_topics
+
+    suffix = uuid.uuid4().hex[:8]
+    settings.KAFKA_BOOTSTRAP_SERVERS = address
+    settings.KAFKA_TOPIC_TICKS = f"ticks.raw.{suffix}"
+    settings.KAFKA_TOPIC_DLQ = f"ticks.raw.dlq.{suffix}"
+    settings.KAFKA_TOPIC_PREDICTIONS = f"predictions.{suffix}"
+    settings.KAFKA_CONSUMER_GROUP = f"volsite-test-{suffix}"
+    ensure_topics()

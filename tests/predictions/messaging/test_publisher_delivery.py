@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 
 import pytest
 
 from predictions.messaging.kafka import ensure_topics
 from predictions.messaging.publisher import Publisher, PublishError
-from tests.helpers import broker_stopped, read_topic, start_broker, stop_broker
+from tests.helpers import (
+    broker_stopped,
+    read_topic,
+    start_broker,
+    stop_broker,
+    use_fresh_topics,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -63,9 +68,7 @@ SHORT_TIMEOUTS = {"delivery_timeout_ms": 2000, "request_timeout_ms": 1000,
 def own_broker(settings, tmp_path):
     """A broker of this test's own (it stays down for a while), with the ticks topic."""
     broker = start_broker(tmp_path / "tansu.log")
-    settings.KAFKA_BOOTSTRAP_SERVERS = broker["address"]
-    settings.KAFKA_TOPIC_TICKS = f"ticks.raw.{uuid.uuid4().hex[:8]}"
-    ensure_topics([settings.KAFKA_TOPIC_TICKS])
+    use_fresh_topics(settings, broker["address"])
     yield broker
     stop_broker(broker)
 

@@ -29,7 +29,6 @@ import pytest
 from django.apps import apps
 from django.conf import settings
 from django.db.models import Min
-from kafka import KafkaConsumer, TopicPartition
 
 from predictions.management.stack import (
     Proc,
@@ -39,10 +38,17 @@ from predictions.management.stack import (
     default_worker_argv,
     stream_worker_argv,
 )
-from predictions.messaging.kafka import bootstrap_servers
 from predictions.models import Prediction, StreamLease, StreamOffset
 from predictions.tasks import stream_supervise
-from tests.helpers import ROOT, child_env, need, postgres_in_use, redis_available, wait_until
+from tests.helpers import (
+    ROOT,
+    child_env,
+    need,
+    postgres_in_use,
+    redis_available,
+    topic_records,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -214,32 +220,13 @@ def assert_within_the_bound(outage: Outage) -> None:
 # --- Exactly once, one writer at a time ----------------------------------------------------------
 
 
-def topic_offsets(topic: str, partitions: int) -> dict[int, list[int]]:
-    """Every record's offset per partition, read from the broker (no group, no join wait)
-    until it has returned nothing for three seconds."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers(), group_id=None,
-                             enable_auto_commit=False)
-    try:
-        consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
-        consumer.seek_to_beginning()
-        offsets: dict[int, list[int]] = {p: [] for p in range(partitions)}
-        idle = 0
-        while idle < 6:
-            batches = consumer.poll(timeout_ms=500)
-            idle = 0 if batches else idle + 1
-            for tp, records in batches.items():
-                offsets[tp.partition].extend(r.offset for r in records)
-        return offsets
-    finally:
-        consumer.close()
-
-
 def stop_feed_and_catch_up(stack: Stack, topic: str, partitions: int) -> dict[int, list[int]]:
     """Stop the simulator, read what it produced, and wait for the consumer to store it all."""
     feed = proc(stack, "ingest").popen
     os.killpg(feed.pid, signal.SIGTERM)
     feed.wait(timeout=30)
-    produced = topic_offsets(topic, partitions)
+    produced = {p: [r.offset for r in records]
+                for p, records in topic_records(topic, partitions).items()}
     ends = {p: max(offsets) + 1 for p, offsets in produced.items()}
     wait_until(lambda: dict(StreamOffset.objects.filter(topic=topic)
                             .values_list("partition", "next_offset")) == ends,

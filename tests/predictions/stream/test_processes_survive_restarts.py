@@ -24,7 +24,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 
 import pytest
 
@@ -49,6 +48,7 @@ from tests.helpers import (
     start_broker,
     stop_broker,
     topic_records,
+    use_fresh_topics,
     wait_port,
     wait_until,
 )
@@ -83,12 +83,7 @@ def servers(settings, model_version, tmp_path):
 def own_kafka(settings, tmp_path):
     """A Tansu broker of this test's own, with fresh topics, wired into settings."""
     broker = start_broker(tmp_path / "tansu.log")
-    suffix = uuid.uuid4().hex[:8]
-    settings.KAFKA_BOOTSTRAP_SERVERS = broker["address"]
-    settings.KAFKA_TOPIC_TICKS = f"ticks.raw.{suffix}"
-    settings.KAFKA_TOPIC_DLQ = f"ticks.raw.dlq.{suffix}"
-    settings.KAFKA_TOPIC_PREDICTIONS = f"predictions.{suffix}"
-    ensure_topics()
+    use_fresh_topics(settings, broker["address"])
     yield broker
     stop_broker(broker)
 
