@@ -120,7 +120,8 @@ def test_a_feed_publisher_asked_to_stop_during_an_outage_gives_up_with_a_clear_e
     stop = threading.Event()
     publisher = Publisher(topic, keep_trying=lambda: not stop.is_set(), **SHORT_TIMEOUTS)
     with broker_stopped(own_broker):
-        sending = send_in_background(publisher, messages(0, 200))
+        # More than it can send in the test, so the stop finds it still sending.
+        sending = send_in_background(publisher, messages(0, 100_000))
         time.sleep(4)
         stop.set()
         sending["thread"].join(timeout=30)
