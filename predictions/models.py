@@ -202,7 +202,7 @@ class Prediction(models.Model):
     mid = models.FloatField(null=True, blank=True, help_text="Mid price of the tick.")
     shadow_threshold = models.FloatField(null=True, blank=True,
                                          help_text="Decision threshold of the shadow variant.")
-    # Filled once the horizon has passed (see services.prediction_labels_mature).
+    # Filled once the horizon has passed (see services.labels.prediction_labels_mature).
     realized_label = models.BooleanField(
         null=True, blank=True,
         help_text="Forward realized vol ≥ the label threshold; empty if unobservable (a gap).")

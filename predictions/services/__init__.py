@@ -1,6 +1,6 @@
 """Writes of the prediction app: the shared configuration (`config`), promotion and rollback
-of model versions (`promotion`), the registry and prediction rows (`registry`). Callers import
-from here."""
+of model versions (`promotion`), the model registry (`registry`), label maturing (`labels`)
+and forgetting stream positions (`stream_positions`). Callers import from here."""
 
 from __future__ import annotations
 
@@ -18,18 +18,15 @@ from predictions.services.config import (
     service_config_check,
     service_config_update,
 )
+from predictions.services.labels import prediction_labels_mature
 from predictions.services.promotion import (
     Promotion,
     model_version_activate,
     model_version_previous,
     model_version_rollback,
 )
-from predictions.services.registry import (
-    model_version_create,
-    model_version_train,
-    prediction_labels_mature,
-    stream_positions_forget,
-)
+from predictions.services.registry import model_version_create, model_version_train
+from predictions.services.stream_positions import stream_positions_forget
 
 __all__ = [
     "EDITABLE_FIELDS", "PROMOTE_PERMISSION", "SERVING_FIELDS", "SOURCES", "ConfigError",
