@@ -11,9 +11,11 @@ class DriftReport(models.Model):
     FAILED = "failed"
     STATUS_CHOICES = [(OK, "ok"), (SKIPPED, "skipped"), (FAILED, "failed")]
 
+    # Indexed: the newest report (overview, /metrics, SLO sample) and retention's cutoff.
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     status = models.CharField(max_length=16, choices=STATUS_CHOICES)
     message = models.TextField(blank=True, help_text="Why a run was skipped or failed.")
+    # Indexed (a foreign key): SET NULL when a version is deleted.
     model_version = models.ForeignKey(
         "predictions.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL
     )

@@ -25,8 +25,10 @@ class ApiMinute(models.Model):
 
     class Meta:
         constraints = [
+            # One row per minute and endpoint: the SLI flush's upsert.
             models.UniqueConstraint(fields=["minute", "endpoint"], name="apiminute_unique")
         ]
+        # Housekeeping's `minute < cutoff`.
         indexes = [models.Index(fields=["minute"], name="apiminute_minute")]
         ordering = ["-minute", "endpoint"]
 
@@ -53,6 +55,7 @@ class SloMinute(SloCounts):
     minute = models.DateTimeField()
 
     class Meta:
+        # The flush's upsert, and the SLO page's and burn rates' `minute >= since` ranges.
         constraints = [models.UniqueConstraint(fields=["minute", "slo"], name="slominute_unique")]
         ordering = ["-minute", "slo"]
 
@@ -68,6 +71,7 @@ class SloHour(SloCounts):
     hour = models.DateTimeField()
 
     class Meta:
+        # The flush's upsert, and the SLO page's long windows (`hour >= since`).
         constraints = [models.UniqueConstraint(fields=["hour", "slo"], name="slohour_unique")]
         ordering = ["-hour", "slo"]
 
@@ -102,7 +106,7 @@ class TickLatencyCounts(models.Model):
 
 
 class TickLatencyMinute(TickLatencyCounts):
-    minute = models.DateTimeField(unique=True)
+    minute = models.DateTimeField(unique=True)  # the flush's upsert; the p50/p99 chart's range
 
     class Meta:
         ordering = ["-minute"]
@@ -112,7 +116,7 @@ class TickLatencyMinute(TickLatencyCounts):
 
 
 class TickLatencyHour(TickLatencyCounts):
-    hour = models.DateTimeField(unique=True)
+    hour = models.DateTimeField(unique=True)  # the flush's upsert; long windows' range
 
     class Meta:
         ordering = ["-hour"]

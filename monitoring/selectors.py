@@ -1,16 +1,19 @@
-"""Reads behind the SLO page, its JSON and the scrape-time metrics: every SLI is summed from
-the rollups (`SloMinute`/`SloHour`, `TickLatencyMinute`/`TickLatencyHour`), so it covers
-exactly the window it names, and no query reads predictions or requests one by one."""
+"""Reads behind the SLO page, its JSON, the overview and the scrape-time metrics: every SLI is
+summed from the rollups (`SloMinute`/`SloHour`, `TickLatencyMinute`/`TickLatencyHour`), so it
+covers exactly the window it names, and no query reads predictions or requests one by one;
+the drift reports' latest verdict and share series."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypedDict
 
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from drift.models import DriftReport
 from monitoring.burn import WINDOWS as BURN_WINDOWS
 from monitoring.burn import AlertState, alert_state, burn_rates
 from monitoring.models import (
@@ -180,3 +183,30 @@ def tick_latency_quantiles(*, window_key: str, now: datetime | None = None,
 def prediction_age_seconds() -> float | None:
     newest = Prediction.objects.order_by("-id").values_list("created_at", flat=True).first()
     return None if newest is None else (timezone.now() - newest).total_seconds()
+
+
+class DriftLatest(TypedDict):
+    at: str
+    status: str
+    share_drifted: float | None
+    share_threshold: float | None
+    dataset_drift: bool
+    message: str
+
+
+def drift_latest() -> DriftLatest | None:
+    """The newest drift report's verdict (None before the first)."""
+    report = DriftReport.objects.defer("html", "features").first()
+    if report is None:
+        return None
+    return DriftLatest(at=report.created_at.isoformat(), status=report.status,
+                       share_drifted=report.share_drifted,
+                       share_threshold=report.share_threshold,
+                       dataset_drift=report.dataset_drift, message=report.message)
+
+
+def drift_share_series(*, reports: int = 50) -> list[list[float]]:
+    """[[epoch seconds, drift share], …] of the newest successful reports, oldest first."""
+    rows = (DriftReport.objects.filter(status=DriftReport.OK).exclude(share_drifted=None)
+            .order_by("-created_at").values_list("created_at", "share_drifted")[:reports])
+    return [[at.timestamp(), share] for at, share in reversed(rows)]

@@ -3,9 +3,10 @@ once-a-minute sample of the two freshness SLOs."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Max
 from django.utils import timezone
 
 from drift.models import DriftReport
@@ -17,46 +18,70 @@ from monitoring.models import (
     TickLatencyHour,
     TickLatencyMinute,
 )
-from predictions.models import Prediction
-
-DELETE_CHUNK = 10_000
+from predictions.models import LiveDay, LiveHour, LiveMinute, Prediction
+from predictions.selectors import prediction_products
 
 
 def _delete_in_chunks(queryset) -> int:
-    """Delete in bounded chunks so no single statement locks the table for long."""
+    """Delete a small table's old rows (rollups, drift reports) in bounded chunks."""
     total = 0
     while True:
-        ids = list(queryset.values_list("pk", flat=True)[:DELETE_CHUNK])
+        ids = list(queryset.values_list("pk", flat=True)[:10_000])
         if not ids:
             return total
         total += queryset.model.objects.filter(pk__in=ids)._raw_delete(queryset.db)
 
 
+def predictions_delete_before(cutoff: datetime) -> int:
+    """Delete the predictions written before `cutoff`, one range of the primary key
+    (RETENTION_DELETE_IDS ids) per statement and transaction: each is a short index range
+    scan, never a long lock, and the consumer's inserts go on meanwhile.
+
+    The rows to delete lie in the ids up to the highest id written before the cutoff (the
+    `created_at` index finds them; after the first run, about an hour of rows); within that
+    range a row written later (ids and write times need not agree) is kept by the
+    `created_at` condition.
+    """
+    last = Prediction.objects.filter(created_at__lt=cutoff).aggregate(last=Max("id"))["last"]
+    if last is None:
+        return 0
+    low = Prediction.objects.order_by("id").values_list("id", flat=True).first()
+    step, deleted = settings.RETENTION_DELETE_IDS, 0
+    while low is not None and low <= last:
+        deleted += Prediction.objects.filter(
+            id__gte=low, id__lt=min(low + step, last + 1), created_at__lt=cutoff)._raw_delete(
+            Prediction.objects.db)
+        low += step
+    return deleted
+
+
 def housekeeping_run() -> dict[str, int]:
     """Steps:
-    1. delete predictions older than PREDICTION_RETENTION_DAYS;
+    1. delete predictions older than PREDICTION_RETENTION_DAYS (predictions_delete_before);
     2. delete per-minute API, SLO and tick-latency rollups (and the hour rows of the last
-       two) older than API_ROLLUP_RETENTION_DAYS;
+       two, and the live-performance hour and day rows) older than API_ROLLUP_RETENTION_DAYS, and the
+       live-performance minute rows older than LIVE_MINUTE_RETENTION_HOURS;
     3. delete drift reports older than DRIFT_REPORT_RETENTION_DAYS;
     4. drop the HTML of all but the newest DRIFT_HTML_KEEP drift reports.
     """
     now = timezone.now()
-    days = timedelta(days=1)
+    rollups_before = now - timedelta(days=settings.API_ROLLUP_RETENTION_DAYS)
     result = {
-        "predictions": _delete_in_chunks(
-            Prediction.objects.filter(created_at__lt=now - settings.PREDICTION_RETENTION_DAYS * days)),
-        "api_minutes": ApiMinute.objects.filter(
-            minute__lt=now - settings.API_ROLLUP_RETENTION_DAYS * days).delete()[0],
-        "slo_minutes": SloMinute.objects.filter(
-            minute__lt=now - settings.API_ROLLUP_RETENTION_DAYS * days).delete()[0],
-        "tick_latency_minutes": TickLatencyMinute.objects.filter(
-            minute__lt=now - settings.API_ROLLUP_RETENTION_DAYS * days).delete()[0],
-        "slo_hours": SloHour.objects.filter(
-            hour__lt=now - settings.API_ROLLUP_RETENTION_DAYS * days).delete()[0]
-        + TickLatencyHour.objects.filter(
-            hour__lt=now - settings.API_ROLLUP_RETENTION_DAYS * days).delete()[0],
+        "predictions": predictions_delete_before(
+            now - timedelta(days=settings.PREDICTION_RETENTION_DAYS)),
+        "api_minutes": _delete_in_chunks(ApiMinute.objects.filter(minute__lt=rollups_before)),
+        "slo_minutes": _delete_in_chunks(SloMinute.objects.filter(minute__lt=rollups_before)),
+        "tick_latency_minutes": _delete_in_chunks(
+            TickLatencyMinute.objects.filter(minute__lt=rollups_before)),
+        "slo_hours": SloHour.objects.filter(hour__lt=rollups_before).delete()[0]
+        + TickLatencyHour.objects.filter(hour__lt=rollups_before).delete()[0],
+        "live_minutes": _delete_in_chunks(LiveMinute.objects.filter(
+            minute__lt=now - timedelta(hours=settings.LIVE_MINUTE_RETENTION_HOURS))),
+        "live_hours": LiveHour.objects.filter(hour__lt=rollups_before).delete()[0],
+        "live_days": LiveDay.objects.filter(day__lt=rollups_before).delete()[0],
         "drift_reports": DriftReport.objects.filter(
-            created_at__lt=now - settings.DRIFT_REPORT_RETENTION_DAYS * days).delete()[0],
+            created_at__lt=now - timedelta(days=settings.DRIFT_REPORT_RETENTION_DAYS))
+        .delete()[0],
     }
     keep = list(DriftReport.objects.exclude(html="").order_by("-created_at", "-id")
                 .values_list("pk", flat=True)[: settings.DRIFT_HTML_KEEP])
@@ -71,12 +96,10 @@ FRESHNESS_PRODUCTS_SINCE = timedelta(days=1)
 
 def prediction_ages(*, now) -> dict[str, float]:
     """Seconds since each product's newest prediction, for products seen in the last day.
-    Products are found by walking the (product_id, event_ts) index one product at a time:
+    Products come from walking the (product_id, event_ts) index (`prediction_products`):
     two index probes per product, whatever the size of the table, once a minute."""
     ages: dict[str, float] = {}
-    product: str | None = ""
-    by_product = Prediction.objects.order_by("product_id").values_list("product_id", flat=True)
-    while (product := by_product.filter(product_id__gt=product).first()) is not None:
+    for product in prediction_products():
         newest = (Prediction.objects.filter(product_id=product).order_by("-event_ts")
                   .values_list("created_at", flat=True).first())
         if newest >= now - FRESHNESS_PRODUCTS_SINCE:

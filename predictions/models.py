@@ -35,6 +35,7 @@ class ServiceConfig(models.Model):
     SINGLETON_PK = 1
 
     active_variant = models.CharField(max_length=16, choices=VARIANT_CHOICES, default=ML)
+    # Indexed (a foreign key): the PROTECT check when a version is deleted.
     active_model_version = models.ForeignKey(
         "ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
         help_text="The promoted model version; its baseline parameters serve the baseline too.",
@@ -113,7 +114,8 @@ class ServiceConfig(models.Model):
     @classmethod
     def load(cls) -> ServiceConfig:
         """The row; re-created with defaults if it was ever deleted (the migration makes it)."""
-        config, _ = cls.objects.select_related("active_model_version").get_or_create(
+        config, _ = cls.objects.select_related("active_model_version").defer(
+            *ModelVersion.blobs("active_model_version__")).get_or_create(
             pk=cls.SINGLETON_PK, defaults={"active_variant": settings.DEFAULT_MODEL_VARIANT}
         )
         return config
@@ -122,7 +124,9 @@ class ServiceConfig(models.Model):
 class ConfigAuditEntry(models.Model):
     """Who changed the configuration, when, from what to what, and why."""
 
+    # Indexed: the audit list and timeline newest first, and served-at's `at <= t` lookup.
     at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Indexed (a foreign key): SET NULL when a user is deleted.
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -130,10 +134,12 @@ class ConfigAuditEntry(models.Model):
     changes = models.JSONField(help_text='{"field": ["old", "new"], …}')
     reason = models.TextField()
     config_version = models.PositiveIntegerField()
+    # Indexed: the newest auto-rollback (`source = "auto-rollback"`, overview and /metrics).
     source = models.CharField(max_length=32, blank=True, db_index=True,
                               help_text="admin, promote, rollback, train, auto-rollback, …")
     # What served after this change (a snapshot, so "what was live when" is one lookup).
     active_variant = models.CharField(max_length=16, choices=VARIANT_CHOICES, blank=True)
+    # Indexed (a foreign key): SET NULL when a version is deleted.
     active_model_version = models.ForeignKey(
         "ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
@@ -152,7 +158,7 @@ class ModelVersion(models.Model):
     """A trained model: its artifact (skops bytes), what it expects, and how it scored."""
 
     created_at = models.DateTimeField(auto_now_add=True)
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, unique=True)  # unique: the version by name
     algorithm = models.CharField(max_length=100)
     artifact = models.BinaryField(help_text="skops bytes; loaded only after the sha256 check.")
     sha256 = models.CharField(max_length=64)
@@ -171,12 +177,21 @@ class ModelVersion(models.Model):
     reference_sample = models.JSONField(help_text="Train feature rows: drift reference.")
     model_card = models.TextField(blank=True)
 
+    # The large fields: left out of every join that shows only the version's name (lists of
+    # predictions, the configuration row, the audit trail); loaded when read.
+    BLOB_FIELDS = ("artifact", "reference_sample", "metrics", "model_card")
+
     class Meta:
         ordering = ["-created_at", "-id"]
         permissions = [("promote_modelversion", "Can promote a model version")]
 
     def __str__(self) -> str:
         return self.name
+
+    @classmethod
+    def blobs(cls, prefix: str = "") -> list[str]:
+        """The large fields' names for `defer()`, behind a relation's prefix."""
+        return [f"{prefix}{name}" for name in cls.BLOB_FIELDS]
 
 
 class Prediction(models.Model):
@@ -192,6 +207,8 @@ class Prediction(models.Model):
     threshold = models.FloatField()
     shadow_variant = models.CharField(max_length=16, choices=VARIANT_CHOICES)
     shadow_score = models.FloatField()
+    # Indexed (Django's default for a foreign key): the drift report's newest rows of the
+    # promoted version, and the PROTECT check when a version is deleted.
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT)
     topic = models.CharField(max_length=200)
     partition = models.PositiveIntegerField()
@@ -214,20 +231,101 @@ class Prediction(models.Model):
     class Meta:
         ordering = ["-event_ts", "-id"]
         constraints = [
+            # Exactly once: a Kafka position is stored at most once (the writer's COPY fails).
             models.UniqueConstraint(
                 fields=["topic", "partition", "offset", "tick_index"],
                 name="prediction_unique_position",
             )
         ]
         indexes = [
+            # History of a product (API, latest, label maturing's read, the overview's scores).
             models.Index(fields=["product_id", "-event_ts"], name="prediction_product_time"),
+            # The newest rows of every product (admin list, unfiltered history, newest product).
+            models.Index(fields=["-event_ts", "-id"], name="prediction_time"),
+            # Retention: the rows written before the cutoff (housekeeping).
             models.Index(fields=["-created_at"], name="prediction_created"),
+            # Label maturing: each product's oldest undecided row (a small, moving index).
             models.Index(fields=["product_id", "event_ts"], name="prediction_unmatured",
                          condition=models.Q(matured_at__isnull=True)),
         ]
 
     def __str__(self) -> str:
         return f"{self.product_id} @ {self.event_ts:%H:%M:%S.%f} {self.variant}={self.score:.3f}"
+
+
+class LiveCounts(models.Model):
+    """What one variant scored on the matured rows of one product, model version and period,
+    as additive counts (`predictions.core.score_buckets`): live PR-AUC, Brier, precision and
+    recall of any window are sums of these rows, never a read of the predictions. Added to
+    by label maturing in the transaction that decides the labels."""
+
+    product_id = models.CharField(max_length=32)
+    # Indexed (a foreign key): a version's live figures, and CASCADE when it is deleted.
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
+    variant = models.CharField(max_length=16, choices=VARIANT_CHOICES)
+    rows = models.PositiveIntegerField(default=0, help_text="Matured rows with a label.")
+    positives = models.PositiveIntegerField(default=0, help_text="… of them spikes.")
+    flagged = models.PositiveIntegerField(default=0, help_text="Score ≥ its threshold.")
+    flagged_positives = models.PositiveIntegerField(default=0, help_text="… and a spike.")
+    brier_sum = models.FloatField(default=0.0, help_text="Σ (score − label)².")
+    buckets = models.BinaryField(
+        default=b"", help_text="Rows per score bucket and label: score_buckets.pack.")
+
+    class Meta:
+        abstract = True
+
+
+class LiveMinute(LiveCounts):
+    """Counts per minute of event time (the partial hours at a window's edges)."""
+
+    minute = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # One row per key; its index also serves the window's range on `minute`.
+            models.UniqueConstraint(fields=["minute", "product_id", "model_version", "variant"],
+                                    name="liveminute_unique"),
+        ]
+        ordering = ["-minute"]
+
+    def __str__(self) -> str:
+        return f"{self.minute:%Y-%m-%d %H:%M} {self.product_id} {self.variant}: {self.rows}"
+
+
+class LiveHour(LiveCounts):
+    """The same counts per hour of event time (a window's whole hours, the PR-AUC chart's
+    slices)."""
+
+    hour = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # One row per key; its index also serves the window's range on `hour`.
+            models.UniqueConstraint(fields=["hour", "product_id", "model_version", "variant"],
+                                    name="livehour_unique"),
+        ]
+        ordering = ["-hour"]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} {self.product_id} {self.variant}: {self.rows}"
+
+
+class LiveDay(LiveCounts):
+    """The same counts per day of event time (UTC): a window's whole days, so 7 days read 8
+    rows per product and variant."""
+
+    day = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # One row per key; its index also serves the window's range on `day`.
+            models.UniqueConstraint(fields=["day", "product_id", "model_version", "variant"],
+                                    name="liveday_unique"),
+        ]
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.product_id} {self.variant}: {self.rows}"
 
 
 class LeaseLost(Exception):
@@ -281,6 +379,7 @@ class StreamOffset(models.Model):
 
     class Meta:
         constraints = [
+            # One stored offset per partition: the compare-and-set `advance` finds it by key.
             models.UniqueConstraint(fields=["topic", "partition"], name="offset_unique_partition")
         ]
         ordering = ["topic", "partition"]

@@ -3,23 +3,43 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import TypedDict
 
-import numpy as np
+from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 
+from predictions.core.score_buckets import Counts, LiveFigures, unpack
 from predictions.core.scorers import BASELINE, ML
-from predictions.models import ConfigAuditEntry, ModelVersion, Prediction, ServiceConfig
+from predictions.models import (
+    ConfigAuditEntry,
+    LiveDay,
+    LiveHour,
+    LiveMinute,
+    ModelVersion,
+    Prediction,
+    ServiceConfig,
+    StreamLease,
+    StreamOffset,
+)
 
 
 def service_config_get() -> ServiceConfig:
     return ServiceConfig.load()
 
 
+# What a list of predictions shows of each row (the API's history and latest): the model
+# version's name only, never its artifact, reference sample, metrics or card.
+PREDICTION_FIELDS = ("id", "product_id", "event_ts", "created_at", "variant", "score", "label",
+                     "threshold", "shadow_variant", "shadow_score", "features",
+                     "model_version__name")
+
+
 def prediction_latest(*, product_id: str) -> Prediction | None:
     return (
         Prediction.objects.filter(product_id=product_id)
-        .select_related("model_version")
+        .select_related("model_version").only(*PREDICTION_FIELDS)
         .order_by("-event_ts", "-id")
         .first()
     )
@@ -27,8 +47,10 @@ def prediction_latest(*, product_id: str) -> Prediction | None:
 
 def prediction_list(*, product_id: str | None = None, variant: str | None = None,
                     since: datetime | None = None, until: datetime | None = None) -> QuerySet:
-    """Predictions newest first; `since` is inclusive and `until` exclusive (event time)."""
-    qs = Prediction.objects.select_related("model_version").order_by("-event_ts", "-id")
+    """Predictions newest first; `since` is inclusive and `until` exclusive (event time).
+    Each row carries its model version's name, not the version's blobs."""
+    qs = (Prediction.objects.select_related("model_version").only(*PREDICTION_FIELDS)
+          .order_by("-event_ts", "-id"))
     if product_id:
         qs = qs.filter(product_id=product_id)
     if variant:
@@ -40,6 +62,17 @@ def prediction_list(*, product_id: str | None = None, variant: str | None = None
     return qs
 
 
+def prediction_products() -> list[str]:
+    """Every product with a stored prediction, by walking the (product, time) index one
+    product at a time: an index probe per product, however many rows each has."""
+    products: list[str] = []
+    ordered = Prediction.objects.order_by("product_id").values_list("product_id", flat=True)
+    while (product := ordered.filter(product_id__gt=products[-1] if products else "")
+           .first()) is not None:
+        products.append(product)
+    return products
+
+
 def model_version_latest() -> ModelVersion | None:
     return ModelVersion.objects.order_by("-created_at", "-id").first()
 
@@ -48,47 +81,120 @@ def model_version_latest() -> ModelVersion | None:
 LIVE_MIN_ROWS = 200
 
 
+def _floor(at: datetime, seconds: int) -> datetime:
+    return datetime.fromtimestamp(int(at.timestamp()) // seconds * seconds, tz=UTC)
+
+
+def _ceil(at: datetime, seconds: int) -> datetime:
+    floor = _floor(at, seconds)
+    return floor if floor == at else floor + timedelta(seconds=seconds)
+
+
+# The rollup levels, finest first: (model, its time field, seconds per row).
+LIVE_LEVELS: tuple[tuple[type, str, int], ...] = (
+    (LiveMinute, "minute", 60), (LiveHour, "hour", 3600), (LiveDay, "day", 86400))
+
+
+def live_window_parts(*, since: datetime | None, until: datetime | None,
+                      now: datetime) -> list[tuple[type, str, datetime | None, datetime | None]]:
+    """Which rollup rows make up a window: (model, time field, from, to) parts, the fewest.
+
+    A window is whole minutes, [since's minute, until's minute). It is covered by minute rows
+    up to the first whole hour, hour rows up to the first whole day, day rows while whole days
+    fit, then hours and minutes again up to its end (an open end: the current day's row,
+    which holds every row matured so far). Past the minute rows' retention
+    (LIVE_MINUTE_RETENTION_HOURS) an edge snaps to its day (UTC midnight): a 7-day window
+    starts at the midnight before, and reads about 8 day rows per product and variant.
+    """
+    kept = now - timedelta(hours=settings.LIVE_MINUTE_RETENTION_HOURS)
+    start = None if since is None else _floor(since, 60)
+    end = None if until is None else _floor(until, 60)
+    if start is not None and start < kept:
+        start = _floor(start, 86400)
+    if end is not None and end < kept:
+        end = _floor(end, 86400)
+    if start is None:  # everything: whole days up to the end
+        start = datetime.fromtimestamp(0, tz=UTC)
+    parts: list[tuple[type, str, datetime | None, datetime | None]] = []
+    at = start
+    for level in range(len(LIVE_LEVELS)):  # up: the finest rows until the next coarser edge
+        model, field, seconds = LIVE_LEVELS[level]
+        if level + 1 < len(LIVE_LEVELS):
+            edge = _ceil(at, LIVE_LEVELS[level + 1][2])
+            # open-ended and the coarser edge not reached yet: this level holds the rest
+            stop = (None if edge > now else edge) if end is None else \
+                max(min(edge, _floor(end, seconds)), at)
+        else:  # days: while whole days fit (all of them when the end is open)
+            stop = None if end is None else max(_floor(end, seconds), at)
+        if stop is None or at < stop:
+            parts.append((model, field, at, stop))
+        if stop is None:
+            return _merge_parts(parts)
+        at = stop
+    for model, field, seconds in reversed(LIVE_LEVELS[:-1]):  # down to the end
+        stop = _floor(end, seconds)
+        if at < stop:
+            parts.append((model, field, at, stop))
+            at = stop
+    return _merge_parts(parts)
+
+
+def _merge_parts(parts: list) -> list:
+    """Neighbouring parts of the same level as one (fewer queries)."""
+    out: list = []
+    for part in parts:
+        if out and out[-1][0] is part[0] and out[-1][3] == part[2]:
+            out[-1] = (part[0], part[1], out[-1][2], part[3])
+        else:
+            out.append(part)
+    return out
+
+
+def live_counts(*, since: datetime | None = None, until: datetime | None = None,
+                model_version: ModelVersion | None = None, product_id: str | None = None,
+                now: datetime | None = None) -> dict[str, Counts]:
+    """Each variant's summed rollup counts over a window (see live_window_parts)."""
+    counts = {ML: Counts(), BASELINE: Counts()}
+    blobs: dict[str, list[bytes]] = {ML: [], BASELINE: []}
+    for model, field, lo, hi in live_window_parts(since=since, until=until,
+                                                  now=now or timezone.now()):
+        rows = model.objects.all()
+        if lo is not None:
+            rows = rows.filter(**{f"{field}__gte": lo})
+        if hi is not None:
+            rows = rows.filter(**{f"{field}__lt": hi})
+        if model_version is not None:
+            rows = rows.filter(model_version=model_version)
+        if product_id:
+            rows = rows.filter(product_id=product_id)
+        for variant, flagged, flagged_positives, brier_sum, buckets in rows.order_by() \
+                .values_list("variant", "flagged", "flagged_positives", "brier_sum", "buckets"):
+            c = counts.setdefault(variant, Counts())
+            c.flagged += flagged
+            c.flagged_positives += flagged_positives
+            c.brier_sum += brier_sum
+            blobs.setdefault(variant, []).append(buckets)
+    for variant, c in counts.items():
+        c.neg, c.pos = unpack(blobs[variant])
+    return counts
+
+
 def prediction_live_performance(*, since: datetime | None = None,
                                 until: datetime | None = None,
-                                model_version: ModelVersion | None = None
-                                ) -> dict[str, dict[str, float | int | bool | None]]:
-    """Live n, prevalence, precision, recall, PR-AUC and Brier per variant, from rows whose
-    labels have matured (`since` ≤ event time < `until`).
+                                model_version: ModelVersion | None = None,
+                                product_id: str | None = None,
+                                now: datetime | None = None) -> dict[str, LiveFigures]:
+    """Live n, prevalence, precision, recall, PR-AUC and Brier per variant, from the rollups
+    of matured rows (`since` ≤ event time < `until`, in whole minutes: live_window_parts).
 
-    Every row scores both variants: the served one (`score`, `threshold`) and the shadow one
-    (`shadow_score`, `shadow_threshold`), so champion and challenger are measured on the same
-    rows, with the offline metric functions (`core.evaluation.scores`), so live and held-out
-    figures mean the same. `enough` is False below LIVE_MIN_ROWS rows.
+    Every row scores both variants: the served one and the shadow one, so champion and
+    challenger are measured on the same rows, with the definitions of the offline metric
+    functions (`core.evaluation.scores`; PR-AUC on scores rounded to 0.001,
+    `core.score_buckets`). `enough` is False below LIVE_MIN_ROWS rows.
     """
-
-    from predictions.core.evaluation import scores as metric_scores
-
-    rows = Prediction.objects.filter(matured_at__isnull=False, realized_label__isnull=False)
-    if since is not None:
-        rows = rows.filter(event_ts__gte=since)
-    if until is not None:
-        rows = rows.filter(event_ts__lt=until)
-    if model_version is not None:
-        rows = rows.filter(model_version=model_version)
-    scored: dict[str, list[tuple[float, float, bool]]] = {ML: [], BASELINE: []}
-    for variant, score, threshold, shadow_variant, shadow_score, shadow_threshold, label in \
-            rows.values_list("variant", "score", "threshold", "shadow_variant", "shadow_score",
-                             "shadow_threshold", "realized_label").iterator(chunk_size=5000):
-        scored[variant].append((score, threshold, label))
-        if shadow_variant != variant and shadow_threshold is not None:
-            scored[shadow_variant].append((shadow_score, shadow_threshold, label))
-    out: dict[str, dict[str, float | int | bool | None]] = {}
-    for variant, items in scored.items():
-        if not items:
-            out[variant] = {"n": 0, "prevalence": None, "precision": None, "recall": None,
-                            "pr_auc": None, "brier": None, "enough": False}
-            continue
-        p, thr, y = (np.array(col) for col in zip(*items))
-        m = metric_scores(y.astype(bool), p.astype(float), thr.astype(float))
-        out[variant] = {key: m.get(key) for key in ("n", "prevalence", "precision", "recall",
-                                                    "pr_auc", "brier")}
-        out[variant]["enough"] = m["n"] >= LIVE_MIN_ROWS
-    return out
+    counts = live_counts(since=since, until=until, model_version=model_version,
+                         product_id=product_id, now=now)
+    return {variant: c.figures(LIVE_MIN_ROWS) for variant, c in counts.items()}
 
 
 @dataclass(frozen=True)
@@ -113,14 +219,16 @@ def service_config_at(*, at: datetime) -> ServedAt:
     no change ever recorded, the configuration as it is now (it has never changed).
     """
     entry = (ConfigAuditEntry.objects.filter(at__lte=at).exclude(active_variant="")
-             .select_related("active_model_version").order_by("-at", "-id").first())
+             .select_related("active_model_version")
+             .defer(*ModelVersion.blobs("active_model_version__"))
+             .order_by("-at", "-id").first())
     if entry is not None:
         return ServedAt(at=at, variant=entry.active_variant,
                         model_version=entry.active_model_version,
                         config_version=entry.config_version, since=entry.at,
                         actor_name=entry.actor_name, source=entry.source, reason=entry.reason)
     first = ConfigAuditEntry.objects.order_by("at", "id").select_related(
-        "active_model_version").first()
+        "active_model_version").defer(*ModelVersion.blobs("active_model_version__")).first()
     if first is None:
         config = ServiceConfig.load()
         return ServedAt(at=at, variant=config.active_variant,
@@ -131,7 +239,8 @@ def service_config_at(*, at: datetime) -> ServedAt:
     variant = changes.get("active_variant", [first.active_variant])[0]
     version = first.active_model_version
     if "active_model_version" in changes:
-        version = ModelVersion.objects.filter(name=changes["active_model_version"][0]).first()
+        version = (ModelVersion.objects.filter(name=changes["active_model_version"][0])
+                   .defer(*ModelVersion.blobs()).first())
     return ServedAt(at=at, variant=variant, model_version=version,
                     config_version=first.config_version - 1, since=None, actor_name="",
                     source="", reason="before the first recorded change")
@@ -140,4 +249,96 @@ def service_config_at(*, at: datetime) -> ServedAt:
 def service_config_timeline(*, limit: int = 50) -> list[ConfigAuditEntry]:
     """The latest configuration versions that decided what served, newest first."""
     return list(ConfigAuditEntry.objects.exclude(active_variant="")
-                .select_related("active_model_version").order_by("-at", "-id")[:limit])
+                .select_related("active_model_version")
+                .defer(*ModelVersion.blobs("active_model_version__"))
+                .order_by("-at", "-id")[:limit])
+
+
+class ConfigChange(TypedDict):
+    at: str
+    config_version: int
+    actor: str
+    source: str
+    summary: str
+    reason: str
+
+
+def config_changes_recent(*, limit: int = 5) -> list[ConfigChange]:
+    """The newest configuration changes, as the overview lists them."""
+    return [ConfigChange(at=e.at.isoformat(), config_version=e.config_version,
+                         actor=e.actor_name, source=e.source, summary=e.summary(),
+                         reason=e.reason)
+            for e in ConfigAuditEntry.objects.order_by("-at", "-id")[:limit]]
+
+
+class PartitionLag(TypedDict):
+    topic: str
+    partition: int
+    lag: int
+
+
+class ConsumerState(TypedDict):
+    lag: list[PartitionLag]
+    last_run_age_seconds: dict[str, float | None]
+
+
+def stream_consumer_state(*, now: datetime) -> ConsumerState:
+    """Each partition's lag at its last batch, and each lease slot's last-run age."""
+    names = [StreamLease.name_for(s) for s in range(settings.STREAM_CONSUMER_SLOTS)]
+    leases = StreamLease.objects.filter(name__in=names)
+    return ConsumerState(
+        lag=[PartitionLag(topic=o.topic, partition=o.partition, lag=o.lag)
+             for o in StreamOffset.objects.exclude(lag=None).order_by("topic", "partition")],
+        last_run_age_seconds={
+            lease.name: (now - lease.last_run_at).total_seconds() if lease.last_run_at else None
+            for lease in leases})
+
+
+class ScoreSeries(TypedDict):
+    product: str | None
+    points: list[list[float]]  # [epoch seconds, served score]
+    spikes: list[float]  # epoch seconds of rows whose realized label was a spike
+
+
+def prediction_score_series(*, now: datetime, rows: int = 2000) -> ScoreSeries:
+    """The newest `rows` rows of the last hour of the most recently scored product: a bounded
+    read of the (product, time) index, however long the history."""
+    product = (Prediction.objects.order_by("-event_ts", "-id")
+               .values_list("product_id", flat=True).first())
+    if product is None:
+        return ScoreSeries(product=None, points=[], spikes=[])
+    newest = list(Prediction.objects.filter(product_id=product,
+                                            event_ts__gte=now - timedelta(hours=1))
+                  .order_by("-event_ts").values_list("event_ts", "score", "realized_label")
+                  [:rows])[::-1]
+    return ScoreSeries(product=product,
+                       points=[[ts.timestamp(), score] for ts, score, _ in newest],
+                       spikes=[ts.timestamp() for ts, _, spike in newest if spike])
+
+
+def prediction_live_series(*, now: datetime, span: timedelta = timedelta(days=1),
+                           slices: int = 12) -> dict[str, list[list[float]]]:
+    """Live PR-AUC per variant in `slices` equal slices of whole hours ending with the current
+    one: {variant: [[slice end, PR-AUC], …]} (slices without both classes left out). One read
+    of the span's hour rollups, summed per slice here."""
+    step = span / slices
+    end = _ceil(now, 3600)
+    start = end - span
+    per_slice: dict[tuple[int, str], list] = {}
+    for hour, variant, flagged, flagged_positives, brier_sum, buckets in (
+            LiveHour.objects.filter(hour__gte=start, hour__lt=end).order_by()
+            .values_list("hour", "variant", "flagged", "flagged_positives", "brier_sum",
+                         "buckets")):
+        i = min(int((hour - start) / step), slices - 1)
+        acc = per_slice.setdefault((i, variant), [Counts(), []])
+        acc[0].flagged += flagged
+        acc[0].flagged_positives += flagged_positives
+        acc[0].brier_sum += brier_sum
+        acc[1].append(buckets)
+    out: dict[str, list[list[float]]] = {ML: [], BASELINE: []}
+    for (i, variant), (counts, blobs) in sorted(per_slice.items()):
+        counts.neg, counts.pos = unpack(blobs)
+        pr_auc = counts.figures(LIVE_MIN_ROWS)["pr_auc"]
+        if pr_auc is not None:
+            out.setdefault(variant, []).append([(start + (i + 1) * step).timestamp(), pr_auc])
+    return out

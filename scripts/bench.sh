@@ -14,6 +14,7 @@ if ! command -v wrk >/dev/null; then
 fi
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONPATH=$PWD
 for bench in bench/features.py bench/scoring.py bench/model_quality.py bench/simulator_vs_real.py \
+    bench/live_rollups_accuracy.py bench/volume.py \
     bench/stream.py bench/api.py bench/slo_page.py bench/rollback.py; do
   echo "== $bench"
   .venv/bin/python "$bench"

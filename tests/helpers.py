@@ -261,10 +261,13 @@ def sample(families, name, **labels) -> float:
 def matured_rows(model_version, ml_scores, baseline_scores, labels, *, at=None,
                  product_id: str = "BTC-USD", topic: str = "built") -> list[Prediction]:
     """Matured prediction rows, served by ML and shadowed by the baseline, one a second back
-    from `at` (default now): the live-metric and auto-rollback tests' data."""
+    from `at` (default now), with their live-performance rollups: the live-metric and
+    auto-rollback tests' data."""
     from datetime import timedelta
 
     from django.utils import timezone
+
+    from predictions.services.live_rollups import live_rollups_rebuild
 
     at = at or timezone.now()
     rows = [
@@ -275,7 +278,9 @@ def matured_rows(model_version, ml_scores, baseline_scores, labels, *, at=None,
                    realized_label=bool(y), forward_rv=0.001, matured_at=at, mid=100.0)
         for i, (ml, base, y) in enumerate(zip(ml_scores, baseline_scores, labels))
     ]
-    return Prediction.objects.bulk_create(rows)
+    created = Prediction.objects.bulk_create(rows)
+    live_rollups_rebuild()
+    return created
 
 
 def availability_minutes(*, minutes: int, requests: int, server_errors: int) -> None:

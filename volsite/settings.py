@@ -332,6 +332,12 @@ LABEL_MATURE_SECONDS = env_int("LABEL_MATURE_SECONDS", 30)
 # the policy itself (off by default, thresholds) is in the Service configuration.
 AUTO_ROLLBACK_SECONDS = env_int("AUTO_ROLLBACK_SECONDS", 60)
 LABEL_MATURE_BATCH_ROWS = env_int("LABEL_MATURE_BATCH_ROWS", 20_000)
+# Rows per transaction of label maturing (one set-based UPDATE and the rollups' additions):
+# short transactions, so no lock on the predictions is held for long (bench/volume.py).
+LABEL_MATURE_WRITE_ROWS = env_int("LABEL_MATURE_WRITE_ROWS", 5000)
+# A maturing run goes on batch after batch while rows are due, for at most this long (a
+# backlog after a worker outage clears in a few runs rather than 20,000 rows per interval).
+LABEL_MATURE_RUN_SECONDS = env_float("LABEL_MATURE_RUN_SECONDS", 20.0)
 
 # --- Simulator and ingest ----------------------------------------------------------------------
 # What `make run` feeds into Kafka: simulate | replay (TICK_REPLAY_FILES) | coinbase (live).
@@ -353,12 +359,21 @@ COINBASE_WS_IDLE_SECONDS = env_float("COINBASE_WS_IDLE_SECONDS", 15.0)
 # A drift run with fewer recent prediction rows than this is stored as skipped. (How many
 # rows are compared is ServiceConfig.drift_window_rows, editable in the admin.)
 DRIFT_MIN_ROWS = env_int("DRIFT_MIN_ROWS", 200)
+# The current rows of a drift report are the newest drift_window_rows, and none older than
+# this many hours (a stalled stream is not compared with day-old rows as if they were new).
+DRIFT_WINDOW_MAX_HOURS = env_float("DRIFT_WINDOW_MAX_HOURS", 24.0)
 
 # --- Retention (the hourly housekeeping task) --------------------------------------------------
 PREDICTION_RETENTION_DAYS = env_int("PREDICTION_RETENTION_DAYS", 30)
 # Per-minute API rollups behind the SLO page; keep at least its longest window (30 d).
 API_ROLLUP_RETENTION_DAYS = env_int("API_ROLLUP_RETENTION_DAYS", 35)
 DRIFT_REPORT_RETENTION_DAYS = env_int("DRIFT_REPORT_RETENTION_DAYS", 90)
+# Live-performance minute rollups (a window's partial hours); an older window edge snaps to
+# its day (UTC midnight). Hour and day rollups are kept API_ROLLUP_RETENTION_DAYS.
+LIVE_MINUTE_RETENTION_HOURS = env_int("LIVE_MINUTE_RETENTION_HOURS", 48)
+# Predictions are deleted in transactions of at most this many ids (a range of the primary
+# key), so retention never holds a long lock or a long transaction.
+RETENTION_DELETE_IDS = env_int("RETENTION_DELETE_IDS", 50_000)
 # Evidently's HTML is ~5 MB a report: only the newest this many keep it.
 DRIFT_HTML_KEEP = env_int("DRIFT_HTML_KEEP", 24)
 

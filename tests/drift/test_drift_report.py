@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.utils import timezone
 
 from drift.models import DriftReport
 from drift.tasks import drift_report
@@ -12,16 +13,19 @@ from predictions.models import Prediction
 pytestmark = pytest.mark.django_db
 
 
-def add_predictions(version, rows: np.ndarray) -> None:
+def add_predictions(version, rows: np.ndarray, *, hours_ago: float = 0.0,
+                    first_offset: int = 0) -> None:
+    """Rows of these feature values, one a second, the newest `hours_ago` hours back."""
     names = version.feature_names
+    newest = timezone.now() - timedelta(hours=hours_ago)
     Prediction.objects.bulk_create(
         Prediction(
             product_id="BTC-USD",
-            event_ts=datetime.fromtimestamp(1_700_000_000 + i, tz=UTC),
+            event_ts=newest - timedelta(seconds=len(rows) - i),
             features=dict(zip(names, map(float, row))),
             variant="ml", score=0.1, label=False, threshold=0.5,
             shadow_variant="baseline", shadow_score=0.1,
-            model_version=version, topic="ticks.raw", partition=0, offset=i,
+            model_version=version, topic="ticks.raw", partition=0, offset=first_offset + i,
         )
         for i, row in enumerate(rows)
     )
@@ -56,7 +60,17 @@ def test_it_skips_with_a_reason_when_there_are_too_few_rows(model_version, setti
     add_predictions(model_version, np.asarray(model_version.reference_sample[:10]))
     report = DriftReport.objects.get(pk=drift_report.apply().get()["report_id"])
     assert report.status == DriftReport.SKIPPED
-    assert "10 recent prediction rows; need at least 100" in report.message
+    assert "10 prediction rows of the last 24 h; need at least 100" in report.message
+
+
+def test_the_current_window_leaves_out_rows_older_than_its_hours(model_version, settings):
+    settings.DRIFT_MIN_ROWS = 100
+    ref = np.asarray(model_version.reference_sample)
+    add_predictions(model_version, ref[:300], hours_ago=30)  # a stalled stream's last rows
+    add_predictions(model_version, ref[300:450], first_offset=300)
+    report = DriftReport.objects.get(pk=drift_report.apply().get()["report_id"])
+    assert report.status == DriftReport.OK and report.current_rows == 150
+    assert report.current_start > timezone.now() - timedelta(hours=1)
 
 
 def test_the_admin_shows_the_report_and_its_html(client, staff_user, model_version):

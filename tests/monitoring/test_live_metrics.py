@@ -1,6 +1,7 @@
-"""Champion vs challenger on /metrics: live PR-AUC and Brier per variant and window, computed
-on the same matured rows with the offline metric functions, with the rows behind each figure
-and a mark when they are too few."""
+"""Champion vs challenger on /metrics: live PR-AUC and Brier per variant and window, from the
+rollups of the same matured rows, equal to the offline metric functions on those rows (PR-AUC
+on scores rounded to 0.001), with the rows behind each figure and a mark when they are too
+few."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
+from predictions.core.score_buckets import bucket_score
 from predictions.selectors import LIVE_MIN_ROWS, prediction_live_performance
 from tests.helpers import matured_rows, sample, scrape
 
@@ -29,7 +31,7 @@ def test_live_figures_per_variant_are_exported_with_their_rows(client, model_ver
     for variant, p in (("ml", ml), ("baseline", base)):
         labels = {"variant": variant, "window": "1h"}
         assert sample(families, "volatility_live_pr_auc", **labels) == pytest.approx(
-            average_precision_score(y, p))
+            average_precision_score(y, bucket_score(p)))
         assert sample(families, "volatility_live_brier", **labels) == pytest.approx(
             float(np.mean((p - y) ** 2)))
         assert sample(families, "volatility_live_rows", **labels) == len(y)

@@ -1,8 +1,9 @@
 """`manage.py bootstrap`: first-run setup for the embedded stack.
 
 Creates an `admin` superuser with a random password (written, mode 600, to the runtime
-folder), an API token for it, and a first model version trained on simulated history when
-none exists. Safe to run again: it changes nothing that exists.
+folder), an API token for it, a first model version trained on simulated history when
+none exists, and the live-performance rollups of matured rows that have none (a database
+from before the rollups). Safe to run again: it changes nothing that exists.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from django.core.management.base import BaseCommand
 from rest_framework.authtoken.models import Token
 
 from predictions.core.private_files import write_private
-from predictions.models import ModelVersion
+from predictions.models import LiveHour, ModelVersion, Prediction
 
 
 class Command(BaseCommand):
@@ -41,3 +42,7 @@ class Command(BaseCommand):
             self.stdout.write("no model version yet: training a first one on simulated history")
             call_command("train", hours=opts["train_hours"], activate=True,
                          verbosity=opts["verbosity"])
+        if not LiveHour.objects.exists() and Prediction.objects.filter(
+                realized_label__isnull=False).exists():
+            self.stdout.write("matured predictions without live rollups: rebuilding them")
+            call_command("live_rollups_rebuild", verbosity=opts["verbosity"])
