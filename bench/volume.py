@@ -251,8 +251,9 @@ def measure_drift() -> float:
 
 
 def measure_maturing() -> dict:
-    """Make the last day's rows undecided again (a worker outage's backlog), then run label
-    maturing as beat would, run after run, until none is left."""
+    """Make the last day's rows undecided again (a worker outage's backlog: their outcomes
+    gone, their pending rows back), then run label maturing as beat would, run after run,
+    until none is left."""
     from django.db import connection
     from django.utils import timezone
 
@@ -261,17 +262,22 @@ def measure_maturing() -> dict:
 
     since = timezone.now() - timedelta(days=1)
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE predictions_prediction SET matured_at = NULL, "
-                       "realized_label = NULL, forward_rv = NULL WHERE event_ts >= %s", [since])
+        cursor.execute("DELETE FROM predictions_predictionoutcome o USING "
+                       "predictions_prediction p WHERE o.prediction_id = p.id "
+                       "AND p.event_ts >= %s", [since])
         backlog = cursor.rowcount
-        cursor.execute("VACUUM (ANALYZE) predictions_prediction")
+        cursor.execute("INSERT INTO predictions_labelpending (prediction_id, product_id, "
+                       "event_ts) SELECT id, product_id, event_ts FROM predictions_prediction "
+                       "WHERE event_ts >= %s ON CONFLICT DO NOTHING", [since])
+        cursor.execute("VACUUM (ANALYZE) predictions_predictionoutcome, "
+                       "predictions_labelpending")
     transactions: list[float] = []
     write = labels._write
 
-    def timed_write(**kwargs):
+    def timed_write(*args, **kwargs):
         started = time.perf_counter()
         try:
-            return write(**kwargs)
+            return write(*args, **kwargs)
         finally:
             transactions.append(time.perf_counter() - started)
 
@@ -342,7 +348,8 @@ def measure_retention() -> dict:
     thread.join()
     partition = measure_partition_drop(day)
     with connection.cursor() as cursor:
-        cursor.execute("INSERT INTO predictions_prediction SELECT * FROM day_copy")
+        cursor.execute("INSERT INTO predictions_prediction SELECT * FROM day_copy "
+                       "ON CONFLICT DO NOTHING")
         cursor.execute("DROP TABLE day_copy")
     return {"day_rows": day, "deleted": deleted, "seconds": seconds,
             "chunk_ids": settings.RETENTION_DELETE_IDS,

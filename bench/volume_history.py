@@ -1,5 +1,9 @@
 """Build a month of history in PostgreSQL with set-based SQL, for bench/volume.py.
 
+The history is written in the schema of migration 0007 (outcomes still columns of the
+prediction row), so that bench/volume.py times the later migrations, 0009's move of the
+outcomes into their own table included, on the full table.
+
 Predictions at a fixed rate over several products (one INSERT … SELECT per day of rows, over
 generate_series), labels matured except the last minutes, a month of SLO and tick-latency
 minute rows with their hour rows, drift reports every 15 minutes and a few configuration
@@ -52,6 +56,7 @@ CROSS JOIN LATERAL (SELECT r.y, r.u,
     least(greatest(0.05 + 0.5 * r.y::int * random() + 0.4 * random(), 0.0001), 0.9999) AS score,
     least(greatest(0.05 + 0.4 * r.y::int * random() + 0.5 * random(), 0.0001), 0.9999) AS shadow
     ) s
+ORDER BY g  -- ids in time order, as the consumer writes them
 """
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Max
+from django.db import transaction
 from django.utils import timezone
 
 from drift.models import DriftReport
@@ -18,7 +18,14 @@ from monitoring.models import (
     TickLatencyHour,
     TickLatencyMinute,
 )
-from predictions.models import LiveDay, LiveHour, LiveMinute, Prediction
+from predictions.models import (
+    LabelPending,
+    LiveDay,
+    LiveHour,
+    LiveMinute,
+    Prediction,
+    PredictionOutcome,
+)
 from predictions.selectors import prediction_products
 
 
@@ -32,26 +39,45 @@ def _delete_in_chunks(queryset) -> int:
         total += queryset.model.objects.filter(pk__in=ids)._raw_delete(queryset.db)
 
 
+BOUNDARY_ROWS = 1000
+DB = "default"
+
+
 def predictions_delete_before(cutoff: datetime) -> int:
-    """Delete the predictions written before `cutoff`, one range of the primary key
-    (RETENTION_DELETE_IDS ids) per statement and transaction: each is a short index range
+    """Delete the predictions written before `cutoff` with their outcomes, one range of the
+    primary key (RETENTION_DELETE_IDS ids) per transaction: each is a short index range
     scan, never a long lock, and the consumer's inserts go on meanwhile.
 
-    The rows to delete lie in the ids up to the highest id written before the cutoff (the
-    `created_at` index finds them; after the first run, about an hour of rows); within that
-    range a row written later (ids and write times need not agree) is kept by the
-    `created_at` condition.
+    The rows to delete lie in the ids up to the highest id among the last BOUNDARY_ROWS rows
+    written before the cutoff; within that range a row written later (ids and write times
+    need not agree across writers) is kept by the `created_at` condition, and an older row
+    with a higher id than that goes in the next run.
     """
-    last = Prediction.objects.filter(created_at__lt=cutoff).aggregate(last=Max("id"))["last"]
-    if last is None:
+    # The newest rows written before the cutoff, found by the created_at index (a plain
+    # max(id) with that condition would walk the primary key back from the newest row).
+    newest = list(Prediction.objects.filter(created_at__lt=cutoff).order_by("-created_at")
+                  .values_list("id", flat=True)[:BOUNDARY_ROWS])
+    if not newest:
         return 0
+    last = max(newest)
     low = Prediction.objects.order_by("id").values_list("id", flat=True).first()
     step, deleted = settings.RETENTION_DELETE_IDS, 0
     while low is not None and low <= last:
-        deleted += Prediction.objects.filter(
-            id__gte=low, id__lt=min(low + step, last + 1), created_at__lt=cutoff)._raw_delete(
-            Prediction.objects.db)
+        deleted += _delete_id_range(low, min(low + step, last + 1), cutoff)
         low += step
+    return deleted
+
+
+def _delete_id_range(low: int, high: int, cutoff: datetime) -> int:
+    """One transaction: the predictions of [low, high) written before the cutoff, and the
+    outcome and pending rows of the ids that no longer have a prediction."""
+    with transaction.atomic():
+        deleted = Prediction.objects.filter(id__gte=low, id__lt=high,
+                                            created_at__lt=cutoff)._raw_delete(DB)
+        kept = Prediction.objects.filter(id__gte=low, id__lt=high).values("id")
+        for model in (PredictionOutcome, LabelPending):
+            model.objects.filter(prediction_id__gte=low, prediction_id__lt=high).exclude(
+                prediction_id__in=kept)._raw_delete(DB)
     return deleted
 
 

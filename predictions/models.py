@@ -219,14 +219,6 @@ class Prediction(models.Model):
     mid = models.FloatField(null=True, blank=True, help_text="Mid price of the tick.")
     shadow_threshold = models.FloatField(null=True, blank=True,
                                          help_text="Decision threshold of the shadow variant.")
-    # Filled once the horizon has passed (see services.labels.prediction_labels_mature).
-    realized_label = models.BooleanField(
-        null=True, blank=True,
-        help_text="Forward realized vol ≥ the label threshold; empty if unobservable (a gap).")
-    forward_rv = models.FloatField(null=True, blank=True,
-                                   help_text="Realized vol of log mid returns over (t, t+H].")
-    matured_at = models.DateTimeField(null=True, blank=True,
-                                      help_text="When the label was decided.")
 
     class Meta:
         ordering = ["-event_ts", "-id"]
@@ -244,13 +236,53 @@ class Prediction(models.Model):
             models.Index(fields=["-event_ts", "-id"], name="prediction_time"),
             # Retention: the rows written before the cutoff (housekeeping).
             models.Index(fields=["-created_at"], name="prediction_created"),
-            # Label maturing: each product's oldest undecided row (a small, moving index).
-            models.Index(fields=["product_id", "event_ts"], name="prediction_unmatured",
-                         condition=models.Q(matured_at__isnull=True)),
         ]
 
     def __str__(self) -> str:
         return f"{self.product_id} @ {self.event_ts:%H:%M:%S.%f} {self.variant}={self.score:.3f}"
+
+
+class PredictionOutcome(models.Model):
+    """What followed a prediction: the realized volatility of its horizon and whether that was
+    a spike, decided once the horizon has passed (services.labels.prediction_labels_mature).
+
+    A narrow row of its own, appended once, rather than an update of the wide prediction row:
+    an update rewrites the row and every index entry of it (docs/performance.md). Its key is
+    the prediction's id; retention deletes both by the same id ranges.
+    """
+
+    # No database constraint: the outcome is written after the prediction, and retention
+    # deletes both by id range without ordering the two.
+    prediction = models.OneToOneField(Prediction, primary_key=True, related_name="outcome",
+                                      on_delete=models.DO_NOTHING, db_constraint=False)
+    realized_label = models.BooleanField(
+        null=True, blank=True,
+        help_text="Forward realized vol ≥ the label threshold; empty if unobservable (a gap).")
+    forward_rv = models.FloatField(null=True, blank=True,
+                                   help_text="Realized vol of log mid returns over (t, t+H].")
+    matured_at = models.DateTimeField(help_text="When the outcome was decided.")
+
+    def __str__(self) -> str:
+        return f"outcome of {self.prediction_id}: {self.realized_label}"
+
+
+class LabelPending(models.Model):
+    """A prediction whose outcome is not decided yet: written with the prediction, in the
+    stream writer's transaction, and deleted when its outcome is written."""
+
+    prediction = models.OneToOneField(Prediction, primary_key=True, related_name="+",
+                                      on_delete=models.DO_NOTHING, db_constraint=False)
+    product_id = models.CharField(max_length=32)
+    event_ts = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # Label maturing: the products with undecided rows, and each one's oldest.
+            models.Index(fields=["product_id", "event_ts"], name="labelpending_product_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} @ {self.event_ts:%H:%M:%S.%f} undecided"
 
 
 class LiveCounts(models.Model):

@@ -309,7 +309,8 @@ def prediction_score_series(*, now: datetime, rows: int = 2000) -> ScoreSeries:
         return ScoreSeries(product=None, points=[], spikes=[])
     newest = list(Prediction.objects.filter(product_id=product,
                                             event_ts__gte=now - timedelta(hours=1))
-                  .order_by("-event_ts").values_list("event_ts", "score", "realized_label")
+                  .order_by("-event_ts")
+                  .values_list("event_ts", "score", "outcome__realized_label")
                   [:rows])[::-1]
     return ScoreSeries(product=product,
                        points=[[ts.timestamp(), score] for ts, score, _ in newest],

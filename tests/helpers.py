@@ -267,6 +267,7 @@ def matured_rows(model_version, ml_scores, baseline_scores, labels, *, at=None,
 
     from django.utils import timezone
 
+    from predictions.models import PredictionOutcome
     from predictions.services.live_rollups import live_rollups_rebuild
 
     at = at or timezone.now()
@@ -274,12 +275,25 @@ def matured_rows(model_version, ml_scores, baseline_scores, labels, *, at=None,
         Prediction(product_id=product_id, event_ts=at - timedelta(seconds=i + 1), features={},
                    variant="ml", score=float(ml), label=ml >= 0.5, threshold=0.5,
                    shadow_variant="baseline", shadow_score=float(base), shadow_threshold=0.5,
-                   model_version=model_version, topic=topic, partition=0, offset=i,
-                   realized_label=bool(y), forward_rv=0.001, matured_at=at, mid=100.0)
+                   model_version=model_version, topic=topic, partition=0, offset=i, mid=100.0)
         for i, (ml, base, y) in enumerate(zip(ml_scores, baseline_scores, labels))
     ]
     created = Prediction.objects.bulk_create(rows)
+    PredictionOutcome.objects.bulk_create(
+        PredictionOutcome(prediction=row, realized_label=bool(y), forward_rv=0.001,
+                          matured_at=at) for row, y in zip(created, labels))
     live_rollups_rebuild()
+    return created
+
+
+def undecided_rows(rows: list[Prediction]) -> list[Prediction]:
+    """Store prediction rows as the stream writer does: each registered as undecided."""
+    from predictions.models import LabelPending
+
+    created = Prediction.objects.bulk_create(rows)
+    LabelPending.objects.bulk_create(
+        LabelPending(prediction=r, product_id=r.product_id, event_ts=r.event_ts)
+        for r in created)
     return created
 
 

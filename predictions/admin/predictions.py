@@ -17,13 +17,14 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
 from predictions.admin.config import ReadOnlyAdmin
-from predictions.models import ModelVersion, Prediction
+from predictions.models import ModelVersion, Prediction, PredictionOutcome
 from predictions.selectors import prediction_products
 
 # A filtered list counts its rows up to here; past it the page says "more than".
 COUNT_CAP = 10_000
 LIST_FIELDS = ("id", "event_ts", "product_id", "variant", "score", "label", "shadow_variant",
-               "shadow_score", "realized_label", "forward_rv", "model_version__name")
+               "shadow_score", "model_version__name", "outcome__realized_label",
+               "outcome__forward_rv")
 
 
 def _round(value: float | None, digits: int = 4) -> str:
@@ -68,6 +69,32 @@ class ProductFilter(admin.SimpleListFilter):
         return queryset.filter(product_id=self.value()) if self.value() else queryset
 
 
+class OutcomeFilter(admin.SimpleListFilter):
+    """The realized outcome (a row of its own, PredictionOutcome)."""
+
+    title = "realized label"
+    parameter_name = "outcome"
+    CHOICES = {"spike": {"outcome__realized_label": True},
+               "calm": {"outcome__realized_label": False},
+               "unobservable": {"outcome__isnull": False, "outcome__realized_label": None},
+               "undecided": {"outcome__isnull": True}}
+
+    def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:
+        return [(key, key) for key in self.CHOICES]
+
+    def queryset(self, request: HttpRequest, queryset):
+        return queryset.filter(**self.CHOICES[self.value()]) if self.value() in self.CHOICES \
+            else queryset
+
+
+def _outcome(obj: Prediction):
+    """The prediction's outcome row, or None while it is undecided."""
+    try:
+        return obj.outcome
+    except PredictionOutcome.DoesNotExist:
+        return None
+
+
 @admin.register(Prediction)
 class PredictionAdmin(ReadOnlyAdmin):
     list_display = ["event_ts", "product_id", "variant", "served_score", "label",
@@ -75,7 +102,7 @@ class PredictionAdmin(ReadOnlyAdmin):
                     "model_version"]
     # Time ranges are fixed choices (no query); products come from an index walk.
     list_filter = [("event_ts", admin.DateFieldListFilter), ProductFilter, "variant",
-                   "realized_label", "label"]
+                   OutcomeFilter, "label"]
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     # Only event time sorts: it is the one order an index serves.
@@ -90,7 +117,7 @@ class PredictionAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest):
         """The version's name, never its blobs; the list leaves out the features too."""
-        qs = super().get_queryset(request).select_related("model_version")
+        qs = super().get_queryset(request).select_related("model_version", "outcome")
         match = getattr(request, "resolver_match", None)
         if match is not None and match.url_name == "predictions_prediction_changelist":
             return qs.only(*LIST_FIELDS)
@@ -104,9 +131,22 @@ class PredictionAdmin(ReadOnlyAdmin):
     def shadow(self, obj: Prediction) -> str:
         return _round(obj.shadow_score)
 
+    @admin.display(description="realized label")
+    def realized_label(self, obj: Prediction) -> str:
+        outcome = _outcome(obj)
+        if outcome is None:
+            return "undecided"
+        return {True: "spike", False: "calm", None: "unobservable"}[outcome.realized_label]
+
     @admin.display(description="forward vol")
     def forward_vol(self, obj: Prediction) -> str:
-        return _round(obj.forward_rv, 6)
+        outcome = _outcome(obj)
+        return _round(outcome.forward_rv if outcome else None, 6)
+
+    @admin.display(description="matured at")
+    def matured_at(self, obj: Prediction):
+        outcome = _outcome(obj)
+        return outcome.matured_at if outcome else "—"
 
     @admin.display(description="Both variants' scores")
     def scores(self, obj: Prediction) -> str:

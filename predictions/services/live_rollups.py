@@ -164,7 +164,7 @@ def _variant_sums(rows, trunc: str, *, shadow: bool):
     variant = "shadow_variant" if shadow else "variant"
     if shadow:
         rows = rows.exclude(shadow_variant=F("variant")).exclude(shadow_threshold=None)
-    y = Case(When(realized_label=True, then=Value(1.0)), default=Value(0.0),
+    y = Case(When(outcome__realized_label=True, then=Value(1.0)), default=Value(0.0),
              output_field=FloatField())
     flag = Case(When(**{f"{'shadow_score' if shadow else 'score'}__gte": threshold},
                      then=Value(1)), default=Value(0), output_field=IntegerField())
@@ -172,10 +172,10 @@ def _variant_sums(rows, trunc: str, *, shadow: bool):
                   IntegerField())
     return (rows.annotate(at=Trunc("event_ts", trunc), b=bucket, v=F(variant), f=flag)
             .values("at", "product_id", "model_version_id", "v", "b")
-            .annotate(neg=Count("id", filter=Q(realized_label=False)),
-                      pos=Count("id", filter=Q(realized_label=True)),
+            .annotate(neg=Count("id", filter=Q(outcome__realized_label=False)),
+                      pos=Count("id", filter=Q(outcome__realized_label=True)),
                       flagged=Sum("f"),
-                      flagged_pos=Sum("f", filter=Q(realized_label=True)),
+                      flagged_pos=Sum("f", filter=Q(outcome__realized_label=True)),
                       brier=Sum((score - y) * (score - y)))
             .order_by())
 
@@ -209,7 +209,7 @@ def live_rollups_rebuild(*, since: datetime | None = None, minutes_since: dateti
     replaced in one transaction. Returns the rows written per table."""
     from django.db import transaction
 
-    matured = Prediction.objects.filter(matured_at__isnull=False, realized_label__isnull=False)
+    matured = Prediction.objects.filter(outcome__realized_label__isnull=False)
     written = {}
     for model, time_field, seconds in PERIODS:
         start = minutes_since if (time_field == "minute" and minutes_since) else since

@@ -21,7 +21,14 @@ from django.db import connection, transaction
 from kafka.structs import TopicPartition
 
 from monitoring import metrics
-from predictions.models import Fenced, LeaseLost, Prediction, StreamLease, StreamOffset
+from predictions.models import (
+    Fenced,
+    LabelPending,
+    LeaseLost,
+    Prediction,
+    StreamLease,
+    StreamOffset,
+)
 from predictions.signals import stream_batch_stored
 from predictions.stream.batches import RunStats, ScoredBatch
 from predictions.stream.copy_encoding import COPY_COLUMNS, copy_rows
@@ -174,20 +181,31 @@ class BatchWriter:
 
 
 def write_predictions(batch: ScoredBatch, payload: bytes | None = None) -> None:
-    """Insert the batch's rows (inside the caller's transaction).
+    """Insert the batch's rows and register each as undecided for label maturing (inside the
+    caller's transaction).
 
     On PostgreSQL with COPY, the rows encoded in one pass (`copy_rows`, unless the writer
-    thread's caller encoded them already). Elsewhere (SQLite) bulk_create. A duplicate position
-    fails the transaction either way.
+    thread's caller encoded them already), then their LabelPending rows selected by the
+    batch's positions (the unique index). Elsewhere (SQLite) bulk_create of both. A duplicate
+    position fails the transaction either way.
     """
     if connection.vendor != "postgresql":
-        Prediction.objects.bulk_create(prediction_objects(batch), batch_size=500)
+        rows = Prediction.objects.bulk_create(prediction_objects(batch), batch_size=500)
+        LabelPending.objects.bulk_create(
+            [LabelPending(prediction_id=r.pk, product_id=r.product_id, event_ts=r.event_ts)
+             for r in rows], batch_size=500)
         return
     columns = ", ".join(f'"{c}"' for c in COPY_COLUMNS)
+    offsets = batch.ticks.offsets
     with connection.cursor() as cursor:
         with cursor.cursor.copy(
                 f"COPY {Prediction._meta.db_table} ({columns}) FROM STDIN") as copy:
             copy.write(payload if payload is not None else copy_rows(batch))
+        cursor.execute(
+            f"INSERT INTO {LabelPending._meta.db_table} (prediction_id, product_id, event_ts) "
+            f"SELECT id, product_id, event_ts FROM {Prediction._meta.db_table} "
+            f'WHERE topic = %s AND "partition" = %s AND "offset" BETWEEN %s AND %s',
+            [batch.topic, batch.partition, min(offsets), max(offsets)])
 
 
 def prediction_objects(batch: ScoredBatch) -> list[Prediction]:

@@ -57,10 +57,16 @@ def test_housekeeping_is_scheduled_by_migration(db):
 
 def test_predictions_go_in_bounded_ranges_of_ids_and_later_rows_stay(model_version, settings):
     """Each DELETE covers at most RETENTION_DELETE_IDS ids; a row written after the cutoff
-    stays even inside a deleted range (ids and write times need not agree)."""
+    stays even inside a deleted range (ids and write times need not agree), and so do the
+    outcome and pending rows of the predictions that stay."""
+    from predictions.models import LabelPending, PredictionOutcome
+
     settings.RETENTION_DELETE_IDS = 4
     now = timezone.now()
     rows = [prediction(model_version, i) for i in range(20)]
+    for row in rows:
+        PredictionOutcome.objects.create(prediction=row, matured_at=now, realized_label=False)
+        LabelPending.objects.create(prediction=row, product_id="BTC-USD", event_ts=now)
     old = [r.pk for r in rows[:15]]
     Prediction.objects.filter(pk__in=old).update(created_at=now - timedelta(days=40))
     Prediction.objects.filter(pk=rows[3].pk).update(created_at=now)  # a late writer's row
@@ -69,9 +75,13 @@ def test_predictions_go_in_bounded_ranges_of_ids_and_later_rows_stay(model_versi
     assert deleted == 14
     assert sorted(Prediction.objects.values_list("pk", flat=True)) == sorted(
         [rows[3].pk] + [r.pk for r in rows[15:]])
-    deletes = [q["sql"] for q in queries if q["sql"].startswith("DELETE")]
+    deletes = [q["sql"] for q in queries
+               if q["sql"].startswith('DELETE FROM "predictions_prediction" ')]
     assert len(deletes) == 4  # 15 ids in ranges of 4
     assert all("created_at" in sql for sql in deletes)
+    kept = set(Prediction.objects.values_list("pk", flat=True))
+    for model in (PredictionOutcome, LabelPending):
+        assert set(model.objects.values_list("prediction_id", flat=True)) == kept
 
 
 def test_live_rollups_past_their_retention_go(model_version, settings):

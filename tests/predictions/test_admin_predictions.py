@@ -19,7 +19,7 @@ def test_the_list_rounds_scores_and_offers_time_product_variant_and_label_filter
     page = client.get(LIST).content.decode()
     assert "0.1235" in page and "0.9877" in page and "0.123456789012" not in page
     assert "event_ts__gte" in page  # fixed time ranges, no distinct-month scan
-    for filter_key in ("product_id", "variant", "realized_label"):
+    for filter_key in ("product_id", "variant", "outcome="):
         assert filter_key in page
     filtered = client.get(LIST, {"variant__exact": "baseline"}).content.decode()
     assert "0.1235" not in filtered

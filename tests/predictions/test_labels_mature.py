@@ -14,7 +14,7 @@ from django.core.management import call_command
 from predictions.core.features import batch_features
 from predictions.core.labels import forward_realized_vol, live_forward_rv
 from predictions.core.ticks import format_timestamp, parse_message
-from predictions.models import Prediction
+from predictions.models import LabelPending, Prediction, PredictionOutcome
 from predictions.selectors import prediction_live_performance
 from predictions.services import prediction_labels_mature
 from tests.helpers import consume_all, read_topic
@@ -53,17 +53,20 @@ def test_matured_labels_equal_trainings_and_feed_live_performance_per_variant(ka
     by_key: dict[tuple[str, float], list[float]] = {}
     for p, t, v in zip(frame.product_id, frame.ts, expected):
         by_key.setdefault((p, round(t, 6)), []).append(v)
-    for row in Prediction.objects.order_by("event_ts", "partition", "offset", "tick_index"):
+    for row in Prediction.objects.select_related("outcome").order_by(
+            "event_ts", "partition", "offset", "tick_index"):
         want = by_key[(row.product_id, round(row.event_ts.timestamp(), 6))].pop(0)
         if math.isnan(want):  # the horizon runs past the stream's end: not mature yet
-            assert row.matured_at is None and row.realized_label is None
+            assert not hasattr(row, "outcome")
+            assert LabelPending.objects.filter(prediction=row).exists()
             continue
-        assert row.matured_at is not None
-        assert math.isclose(row.forward_rv, want, rel_tol=1e-9, abs_tol=1e-15)
-        assert row.realized_label == (want >= model_version.label_threshold)
+        outcome = row.outcome
+        assert not LabelPending.objects.filter(prediction=row).exists()
+        assert math.isclose(outcome.forward_rv, want, rel_tol=1e-9, abs_tol=1e-15)
+        assert outcome.realized_label == (want >= model_version.label_threshold)
 
     live = prediction_live_performance()
-    labeled = Prediction.objects.exclude(realized_label=None)
+    labeled = PredictionOutcome.objects.exclude(realized_label=None)
     assert live["ml"]["n"] == live["baseline"]["n"] == labeled.count() == decided
     assert live["ml"]["prevalence"] == pytest.approx(
         labeled.filter(realized_label=True).count() / decided)

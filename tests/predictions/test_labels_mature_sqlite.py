@@ -23,7 +23,7 @@ from datetime import timedelta
 import numpy as np
 from django.utils import timezone
 
-from predictions.models import ModelVersion, Prediction, ServiceConfig
+from predictions.models import LabelPending, ModelVersion, Prediction, ServiceConfig
 from predictions.selectors import prediction_live_performance
 from predictions.services import prediction_labels_mature
 from predictions.services.live_rollups import live_rollups_rebuild
@@ -50,14 +50,17 @@ for product in ("BTC-USD", "ETH-USD"):
             variant="ml", score=float(score[i]), label=bool(score[i] >= 0.5), threshold=0.5,
             shadow_variant="baseline", shadow_score=float(1 - score[i]), shadow_threshold=0.3,
             model_version=version, topic=product, partition=0, offset=i, mid=float(mid[i])))
-Prediction.objects.bulk_create(rows)
+for row in Prediction.objects.bulk_create(rows):
+    LabelPending.objects.create(prediction=row, product_id=row.product_id,
+                                event_ts=row.event_ts)
 decided = prediction_labels_mature(batch_rows=200)
 live = prediction_live_performance(since=start - timedelta(minutes=1))
 live_rollups_rebuild()
 print(json.dumps({
     "decided": decided,
     "labels": sorted([p, o, y] for p, o, y in Prediction.objects.filter(
-        model_version=version).values_list("product_id", "offset", "realized_label")),
+        model_version=version).values_list("product_id", "offset",
+                                           "outcome__realized_label")),
     "live": live,
     "rebuilt": prediction_live_performance(since=start - timedelta(minutes=1)),
 }))

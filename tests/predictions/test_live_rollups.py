@@ -12,7 +12,13 @@ from django.utils import timezone
 
 from predictions.core.evaluation import scores
 from predictions.core.score_buckets import bucket_score, unpack
-from predictions.models import LiveHour, LiveMinute, Prediction
+from predictions.models import (
+    LabelPending,
+    LiveHour,
+    LiveMinute,
+    Prediction,
+    PredictionOutcome,
+)
 from predictions.selectors import (
     live_window_parts,
     prediction_live_performance,
@@ -20,6 +26,7 @@ from predictions.selectors import (
 )
 from predictions.services import prediction_labels_mature
 from predictions.services.live_rollups import live_rollups_rebuild
+from tests.helpers import undecided_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -32,25 +39,26 @@ def ticks(version, start: datetime, n: int, *, seconds: float = 2.0, seed: int =
     vol = np.where((np.arange(n) // 40) % 3 == 0, 4.0, 0.5) * version.label_threshold / 6
     mid = 100.0 * np.exp(np.cumsum(rng.normal(0.0, vol)))
     score = rng.random(n)
-    Prediction.objects.bulk_create(
+    undecided_rows([
         Prediction(product_id=product_id, event_ts=start + timedelta(seconds=i * seconds),
                    features={}, variant="ml", score=float(score[i]),
                    label=bool(score[i] >= 0.5), threshold=0.5, shadow_variant="baseline",
                    shadow_score=float(1 - score[i]), shadow_threshold=0.3,
                    model_version=version, topic=f"t-{product_id}", partition=0, offset=i,
                    mid=float(mid[i]))
-        for i in range(n))
+        for i in range(n)])
 
 
 def exact(since=None, until=None) -> dict[str, dict]:
     """The offline metrics on exactly the window's matured rows (scores as bucketed)."""
-    rows = Prediction.objects.exclude(realized_label=None)
+    rows = Prediction.objects.exclude(outcome__realized_label=None)
     if since is not None:
         rows = rows.filter(event_ts__gte=since)
     if until is not None:
         rows = rows.filter(event_ts__lt=until)
     y, s, t, ss, st = (np.array(c) for c in zip(*rows.values_list(
-        "realized_label", "score", "threshold", "shadow_score", "shadow_threshold")))
+        "outcome__realized_label", "score", "threshold", "shadow_score",
+        "shadow_threshold")))
     out = {}
     for variant, p, thr in (("ml", s, t), ("baseline", ss, st)):
         m = scores(y.astype(bool), p.astype(float), thr.astype(float))
@@ -94,9 +102,10 @@ def test_maturing_counts_each_row_once_and_equals_a_rebuild(three_hours, model_v
              for r in LiveMinute.objects.all()}
     assert before == after
     hours = LiveHour.objects.filter(variant="ml")
-    assert sum(h.rows for h in hours) == Prediction.objects.exclude(realized_label=None).count()
+    assert sum(h.rows for h in hours) == \
+        PredictionOutcome.objects.exclude(realized_label=None).count()
     neg, pos = unpack([h.buckets for h in hours])
-    assert int(pos.sum()) == Prediction.objects.filter(realized_label=True).count()
+    assert int(pos.sum()) == PredictionOutcome.objects.filter(realized_label=True).count()
 
 
 def test_a_run_clears_a_backlog_batch_after_batch(model_version, settings):
@@ -105,9 +114,9 @@ def test_a_run_clears_a_backlog_batch_after_batch(model_version, settings):
     ticks(model_version, start, 3000, product_id="BTC-USD")
     ticks(model_version, start, 3000, product_id="ETH-USD", seed=1)
     decided = prediction_labels_mature(batch_rows=500)  # 12 batches, 20+ transactions
-    assert decided == Prediction.objects.exclude(matured_at=None).count() > 5800
-    assert Prediction.objects.filter(matured_at=None, event_ts__lt=timezone.now()
-                                     - timedelta(minutes=30)).count() == 0
+    assert decided == PredictionOutcome.objects.count() > 5800
+    assert LabelPending.objects.filter(event_ts__lt=timezone.now()
+                                       - timedelta(minutes=30)).count() == 0
 
 
 def test_a_run_stops_at_its_time_budget_and_the_next_goes_on(model_version):
@@ -115,7 +124,7 @@ def test_a_run_stops_at_its_time_budget_and_the_next_goes_on(model_version):
     first = prediction_labels_mature(batch_rows=500, budget_seconds=0)
     assert 0 < first <= 500  # one batch, then the budget is spent
     second = prediction_labels_mature(batch_rows=500)
-    assert first + second == Prediction.objects.exclude(matured_at=None).count() > 2900
+    assert first + second == PredictionOutcome.objects.count() > 2900
 
 
 def parts(since, until, now):
@@ -150,9 +159,10 @@ def test_a_window_reads_the_fewest_rows_minutes_hours_and_days(settings):
 def test_rows_without_a_label_and_an_identical_shadow_are_not_counted(model_version):
     start = timezone.now() - timedelta(hours=1)
     ticks(model_version, start, 10)
-    Prediction.objects.filter(offset__lt=5).update(realized_label=True, matured_at=start,
-                                                   forward_rv=0.01)
-    Prediction.objects.filter(offset__gte=5).update(matured_at=start)  # unobservable
+    for row in Prediction.objects.all():  # 5 spikes, 5 unobservable
+        PredictionOutcome.objects.create(prediction=row, matured_at=start,
+                                         realized_label=True if row.offset < 5 else None,
+                                         forward_rv=0.01 if row.offset < 5 else None)
     Prediction.objects.filter(offset=0).update(shadow_variant="ml")  # no challenger
     live_rollups_rebuild()
     live = prediction_live_performance()
@@ -170,9 +180,10 @@ def test_the_pr_auc_chart_slices_agree_with_the_windows_they_cover(three_hours):
             assert pr_auc == pytest.approx(live[variant]["pr_auc"])
 
 
-def test_each_chunk_is_decided_by_one_set_based_update(model_version, settings):
-    """No CASE WHEN arm per row (what bulk_update writes): one UPDATE … FROM a set per
-    LABEL_MATURE_WRITE_ROWS rows, and one upsert per rollup table per chunk."""
+def test_each_chunk_is_decided_by_one_set_based_insert_and_no_update(model_version, settings):
+    """No update of the wide prediction rows, and no CASE WHEN arm per row: one INSERT …
+    SELECT of outcomes per LABEL_MATURE_WRITE_ROWS rows, one DELETE of their pending rows,
+    and one upsert per rollup table per chunk."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -181,9 +192,14 @@ def test_each_chunk_is_decided_by_one_set_based_update(model_version, settings):
     with CaptureQueriesContext(connection) as captured:
         decided = prediction_labels_mature(batch_rows=2000)
     sql = [q["sql"] for q in captured]
-    updates = [s for s in sql if s.startswith("UPDATE") and "predictions_prediction" in s]
     chunks = -(-decided // 400)
-    assert decided > 1400 and len(updates) == chunks
+    assert decided > 1400 and chunks == 4
+    assert not [s for s in sql if s.startswith("UPDATE") and "predictions_prediction" in s]
     assert not [s for s in sql if "CASE WHEN" in s.upper()]
-    upserts = [s for s in sql if s.startswith("INSERT") and "ON CONFLICT" in s]
+    inserts = [s for s in sql if s.startswith('INSERT INTO "predictions_predictionoutcome"')
+               or s.startswith("INSERT INTO predictions_predictionoutcome")]
+    assert len(inserts) == chunks
+    assert len([s for s in sql if s.startswith('DELETE FROM "predictions_labelpending"')]) \
+        == chunks
+    upserts = [s for s in sql if s.startswith("INSERT") and "DO UPDATE" in s]
     assert len(upserts) == 3 * chunks  # minute, hour and day rollups

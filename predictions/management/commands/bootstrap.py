@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand
 from rest_framework.authtoken.models import Token
 
 from predictions.core.private_files import write_private
-from predictions.models import LiveHour, ModelVersion, Prediction
+from predictions.models import LiveHour, ModelVersion, PredictionOutcome
 
 
 class Command(BaseCommand):
@@ -42,7 +42,7 @@ class Command(BaseCommand):
             self.stdout.write("no model version yet: training a first one on simulated history")
             call_command("train", hours=opts["train_hours"], activate=True,
                          verbosity=opts["verbosity"])
-        if not LiveHour.objects.exists() and Prediction.objects.filter(
+        if not LiveHour.objects.exists() and PredictionOutcome.objects.filter(
                 realized_label__isnull=False).exists():
             self.stdout.write("matured predictions without live rollups: rebuilding them")
             call_command("live_rollups_rebuild", verbosity=opts["verbosity"])

@@ -114,17 +114,19 @@ def scalar(postgres, sql: str) -> float | None:
         return None
 
 
-def first_after(postgres, column: str, since: float) -> float | None:
-    """Seconds from `since` to the first prediction whose `column` is later than it."""
+def first_after(postgres, table: str, column: str, since: float) -> float | None:
+    """Seconds from `since` to the first row of `table` whose `column` is later than it."""
     return scalar(postgres, f"SELECT extract(epoch FROM min({column})) - {since} FROM "
-                            f"predictions_prediction WHERE {column} > to_timestamp({since})")
+                            f"{table} WHERE {column} > to_timestamp({since})")
 
 
 def recovery(postgres, since: float) -> dict[str, float]:
     """Wait until a prediction is written and a label matured after `since`: their delays."""
     found = {}
-    for what, column in (("first prediction", "created_at"), ("first label", "matured_at")):
-        delay = wait_until(lambda c=column: first_after(postgres, c, since),
+    for what, table, column in (
+            ("first prediction", "predictions_prediction", "created_at"),
+            ("first label", "predictions_predictionoutcome", "matured_at")):
+        delay = wait_until(lambda t=table, c=column: first_after(postgres, t, c, since),
                            timeout=RECOVERY_BOUND_S + 60, what=f"the {what} after {since}")
         found[what] = round(float(delay), 1)
     return found

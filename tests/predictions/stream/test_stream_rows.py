@@ -10,7 +10,7 @@ import numpy as np
 import orjson
 import pytest
 
-from predictions.models import Prediction
+from predictions.models import LabelPending, Prediction
 from predictions.stream.batches import ScoredBatch, TickColumns
 from predictions.stream.copy_encoding import COPY_COLUMNS, copy_rows, copy_text, features_json
 from predictions.stream.writer import write_predictions
@@ -80,4 +80,7 @@ def test_rows_written_by_copy_read_back_as_scored(model_version):
         assert (row.mid, row.threshold, row.shadow_threshold) == (mid, 0.3, 0.1)
         assert (row.topic, row.partition, row.variant, row.shadow_variant) == (
             "ticks.raw", 2, "ml", "baseline")
-        assert row.created_at is not None and row.matured_at is None
+        assert row.created_at is not None and not hasattr(row, "outcome")
+    # every row is registered for label maturing in the same transaction
+    assert sorted(LabelPending.objects.values_list("prediction_id", flat=True)) == \
+        sorted(r.pk for r in rows)
