@@ -38,14 +38,15 @@ def _secret_key() -> str:
 PLACEHOLDER_SECRETS = frozenset({
     "replace-with-a-long-random-string-from-your-secret-store", "change-me", "changeme",
     "secret", "django-insecure", "replace-me",
+    "replace-with-a-random-token-from-your-secret-store",  # .env.example's METRICS_TOKEN
 })
 
 
-def refuse_placeholder_secret(key: str, debug: bool) -> None:
+def refuse_placeholder_secret(key: str, debug: bool, name: str = "DJANGO_SECRET_KEY") -> None:
     if not debug and (key.strip().lower() in PLACEHOLDER_SECRETS
                       or key.startswith("django-insecure-")):
         raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY is a placeholder from the documentation; set a long random "
+            f"{name} is a placeholder from the documentation; set a long random "
             "secret (python -c 'import secrets; print(secrets.token_urlsafe(64))')")
 
 
@@ -257,6 +258,8 @@ READY_CACHE_SECONDS = env_float("READY_CACHE_SECONDS", 1.0)
 # address; loopback by default, so a local scrape needs nothing). Anyone else gets 403. The
 # token also unlocks the details of /api/v1/ready.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+if METRICS_TOKEN:  # a token copied from .env.example would open /metrics to anyone who read it
+    refuse_placeholder_secret(METRICS_TOKEN, DEBUG, "METRICS_TOKEN")
 METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 
 # --- Cache ---------------------------------------------------------------------------------------
