@@ -91,6 +91,8 @@ INSTALLED_APPS = [
     "predictions",
     "monitoring",
     "drift",
+    # The project itself: syncs the beat schedule (volsite/periodic_tasks.py) after migrate.
+    "volsite.apps.VolsiteConfig",
 ]
 
 MIDDLEWARE = [
@@ -304,7 +306,8 @@ STREAM_PIPELINE_WRITES = env_bool("STREAM_PIPELINE_WRITES", True)
 # every third of it. A crashed consumer's partitions wait this long, then a new chain takes
 # them (stream_supervise looks again at the expiry): 31–32 s measured by default.
 STREAM_LEASE_SECONDS = env_float("STREAM_LEASE_SECONDS", 30.0)
-# Interval of the `stream-supervise` beat task (applied to its schedule row by migration 0003).
+# Interval of the `stream-supervise` beat task (volsite/periodic_tasks.py: applied to its
+# schedule row at every migrate, so a change applies at the next start).
 STREAM_SUPERVISE_SECONDS = env_int("STREAM_SUPERVISE_SECONDS", 15)
 # Lease slots: slot s consumes the partitions p with p % STREAM_CONSUMER_SLOTS == s, so up to
 # this many stream worker processes share the work. Changing it is safe (offset fencing), but
@@ -328,11 +331,12 @@ FEATURE_WINDOWS_SECONDS = [int(w) for w in env_list("FEATURE_WINDOWS_SECONDS", "
 FEATURE_GAP_SECONDS = env_float("FEATURE_GAP_SECONDS", 30.0)
 LABEL_HORIZON_SECONDS = env_float("LABEL_HORIZON_SECONDS", 60.0)
 LABEL_PERCENTILE = env_float("LABEL_PERCENTILE", 90.0)
-# Interval of the `labels-mature` beat task (attaches realized labels once the horizon passed),
-# and the most rows per product it reads in one go.
+# Interval of the `labels-mature` beat task (attaches realized labels once the horizon passed;
+# applied at every migrate, as every interval setting in volsite/periodic_tasks.py), and the
+# most rows per product it reads in one go.
 LABEL_MATURE_SECONDS = env_int("LABEL_MATURE_SECONDS", 30)
-# Interval of the `auto-rollback` beat task (applied to its schedule row by migration 0005);
-# the policy itself (off by default, thresholds) is in the Service configuration.
+# Interval of the `auto-rollback` beat task (applied at every migrate); the policy itself (off
+# by default, thresholds) is in the Service configuration.
 AUTO_ROLLBACK_SECONDS = env_int("AUTO_ROLLBACK_SECONDS", 60)
 LABEL_MATURE_BATCH_ROWS = env_int("LABEL_MATURE_BATCH_ROWS", 20_000)
 
