@@ -54,6 +54,9 @@ def refuse_placeholder_secret(key: str, debug: bool, name: str = "DJANGO_SECRET_
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DJANGO_DEBUG", False)  # never on in production
 refuse_placeholder_secret(SECRET_KEY, DEBUG)
+# Earlier keys still accepted for signatures made with them (sessions, password-reset links)
+# while a rotated DJANGO_SECRET_KEY takes over (docs/runbook.md, "Rotating secrets").
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 

@@ -13,12 +13,9 @@ opens /metrics, as inside compose where Prometheus is not on loopback."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
 import shutil
 import subprocess
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -27,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.compose_file import compose_config
+from tests.compose_file import ComposeWeb
 from tests.helpers import (
     ROOT,
     free_port,
@@ -43,10 +40,9 @@ PROMETHEUS_DIR = ROOT / "monitoring" / "prometheus"
 NO_NETWORK = "192.0.2.1/32"  # TEST-NET-1: no peer of this machine has it
 
 
-def get(url: str, headers: dict | None = None, data: bytes | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=data, headers=headers or {})
+def get(url: str) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=5) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -54,58 +50,35 @@ def get(url: str, headers: dict | None = None, data: bytes | None = None) -> tup
         return 0, b""
 
 
-def compose_command(service: str) -> list[str]:
-    """A compose service's command, run from this checkout's virtualenv."""
-    command = compose_config()["services"][service]["command"]
-    program = Path(sys.executable).parent / command[0]
-    if command[0] == "python":
-        program = Path(sys.executable)
-    assert program.exists(), f"{command[0]} is not in {program.parent}"
-    return [str(program), *command[1:]]
-
-
 @pytest.fixture
 def web(settings, tmp_path, model_version):
-    """compose.yaml's web service on a database of the test's own (so it can be stopped)."""
+    """compose.yaml's web service on a database of the test's own (so it can be stopped),
+    trusting no network for /metrics: only the bearer token opens it."""
     need("PostgreSQL", postgres_in_use(), "the web's own server copies the test database")
     database = private_postgres_with_model(settings, tmp_path)
-    port, token = free_port(), secrets.token_urlsafe(32)
-    multiproc = tmp_path / "prometheus-multiproc"
-    multiproc.mkdir()
-    compose_env = {k: str(v) for k, v in compose_config()["services"]["web"]["environment"]
-                   .items()}
-    env = {**os.environ, **compose_env,
-           "DATABASE_URL": database.url, "WEB_BIND": f"127.0.0.1:{port}",
-           "DJANGO_SECRET_KEY": secrets.token_urlsafe(50), "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-           "METRICS_TOKEN": token, "METRICS_ALLOWED_NETWORKS": NO_NETWORK,
-           "PROMETHEUS_MULTIPROC_DIR": str(multiproc), "VOLSITE_RUNTIME_DIR": str(tmp_path),
-           "KAFKA_BOOTSTRAP_SERVERS": settings.KAFKA_BOOTSTRAP_SERVERS}
-    assert env["DJANGO_SECURE"] == "true"  # compose's production settings, kept
-    proc = subprocess.Popen(compose_command("web"), cwd=ROOT, env=env,
-                            stdout=open(tmp_path / "web.log", "wb"), stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    web = ComposeWeb(tmp_path, DATABASE_URL=database.url, METRICS_ALLOWED_NETWORKS=NO_NETWORK,
+                     KAFKA_BOOTSTRAP_SERVERS=settings.KAFKA_BOOTSTRAP_SERVERS)
+    assert web.env["DJANGO_SECURE"] == "true"  # compose's production settings, kept
     try:
-        wait_until(lambda: get(f"{base}/api/v1/health")[0] == 200, timeout=60,
-                   what=f"web to answer (see {tmp_path / 'web.log'})")
-        yield {"base": base, "address": f"127.0.0.1:{port}", "token": token,
-               "database": database, "proc": proc}
+        web.start()
+        yield web, database
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        web.stop()
         database.remove()
 
 
-def prometheus_configuration(web: dict, tmp_path: Path, prometheus_port: int) -> Path:
+def prometheus_configuration(web: ComposeWeb, tmp_path: Path, prometheus_port: int) -> Path:
     """prometheus.yml and rules.yml as committed, but for the changes the module names."""
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
     config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     volsite = jobs["volsite-web"]
-    volsite["static_configs"][0]["targets"] = [web["address"]]
+    volsite["static_configs"][0]["targets"] = [web.address]
     jobs["prometheus"]["static_configs"][0]["targets"] = [f"127.0.0.1:{prometheus_port}"]
     without_token = {k: v for k, v in volsite.items() if k != "authorization"}
     config["scrape_configs"].append({**without_token, "job_name": "volsite-web-without-token"})
-    (tmp_path / volsite["authorization"]["credentials_file"]).write_text(web["token"])
+    (tmp_path / volsite["authorization"]["credentials_file"]).write_text(
+        web.env["METRICS_TOKEN"])
     for rule_file in config["rule_files"]:
         rules = (PROMETHEUS_DIR / rule_file).read_text()
         (tmp_path / rule_file).write_text(re.sub(r"(?m)^(\s+interval:) \S+$", r"\1 1s", rules))
@@ -120,7 +93,7 @@ def prometheus(web, tmp_path):
     need("Prometheus server", binary is not None,
          "install the Debian package prometheus (scripts/provision-test.sh does, as root)")
     port = free_port()
-    config = prometheus_configuration(web, tmp_path, port)
+    config = prometheus_configuration(web[0], tmp_path, port)
     proc = subprocess.Popen(
         [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
          f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
@@ -154,6 +127,7 @@ def alert_state(prometheus: str, name: str) -> str | None:
 
 
 def test_prometheus_scrapes_web_with_the_token_records_the_slos_and_alerts(web, prometheus):
+    web, database = web
     # Loaded as committed: every rule file, every group.
     _, body = get(f"{prometheus}/api/v1/rules")
     groups = {g["name"] for g in json.loads(body)["data"]["groups"]}
@@ -173,9 +147,8 @@ def test_prometheus_scrapes_web_with_the_token_records_the_slos_and_alerts(web, 
     # an API token: 4xx, good events of the availability SLO), feed the counters; the chain
     # of recording rules ends in a burn rate of 0.
     for _ in range(20):
-        assert get(f"{web['base']}/api/v1/predict", data=b"{}",
-                   headers={"Content-Type": "application/json",
-                            "X-Forwarded-Proto": "https"})[0] in (401, 403)
+        assert web.request("/api/v1/predict", data=b"{}",
+                           headers={"Content-Type": "application/json"})[0] in (401, 403)
     events = 'volsite:slo_events:rate5m{slo="api_availability"}'
     wait_until(lambda: (value(prometheus, events) or 0) > 0, timeout=30,
                what=f"{events} to have a value")
@@ -185,7 +158,7 @@ def test_prometheus_scrapes_web_with_the_token_records_the_slos_and_alerts(web, 
 
     # The database goes away: /metrics still answers (so no VolsiteWebDown), with
     # volatility_database_up 0, and VolsiteDatabaseDown waits out its `for` as pending.
-    web["database"].stop()
+    database.stop()
     wait_until(lambda: alert_state(prometheus, "VolsiteDatabaseDown") == "pending",
                timeout=30, what="VolsiteDatabaseDown to be pending")
     assert value(prometheus, 'up{job="volsite-web"}') == 1
