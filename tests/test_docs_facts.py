@@ -191,3 +191,26 @@ def test_the_anchor_rule_is_githubs():
     assert github_anchor("Celery broker (Redis) down") == "celery-broker-redis-down"
     assert github_anchor("Consumer stopped, lag growing, predictions stale") == \
         "consumer-stopped-lag-growing-predictions-stale"
+
+
+# --- The Grafana guide and the pictures --------------------------------------------------------
+
+def test_the_grafana_guide_has_a_section_for_every_panel():
+    import json
+
+    dashboard = json.loads((ROOT / "monitoring" / "grafana" / "volsite-dashboard.json").read_text())
+    guide = (ROOT / "docs" / "grafana.md").read_text()
+    headings = set(re.findall(r"(?m)^### (.+)$", guide))
+    panels = [p["title"] for p in dashboard["panels"] if p["type"] != "row"]
+    assert sorted(set(panels) - headings) == []
+
+
+def test_every_picture_the_docs_show_exists_and_screenshots_stay_small():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    missing = [f"{page.relative_to(ROOT)}: {target}" for page in pages
+               for target in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page.read_text())
+               if not (page.parent / target).is_file()]
+    assert missing == []
+    shots = sorted((ROOT / "docs" / "img" / "screenshots").glob("*.png"))
+    assert shots, "no screenshots: run `make screenshots`"
+    assert [s.name for s in shots if s.stat().st_size >= 300 * 1024] == []
