@@ -131,14 +131,18 @@ class ComposeWeb:
 
     def request(self, path: str, data: bytes | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-        """(status, body); status 0 when nothing answered."""
-        request = urllib.request.Request(
-            self.base + path, data=data,
-            headers={"X-Forwarded-Proto": "https", **(headers or {})})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-        except OSError:
-            return 0, b""
+        return http(self.base + path, data=data,
+                    headers={"X-Forwarded-Proto": "https", **(headers or {})})
+
+
+def http(url: str, data: bytes | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """(status, body) of a GET (or a POST with `data`); status 0 when nothing answered."""
+    try:
+        request = urllib.request.Request(url, data=data, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError:
+        return 0, b""

@@ -16,15 +16,14 @@ import json
 import re
 import shutil
 import subprocess
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.compose_file import ComposeWeb
+from tests.compose_file import http as get
 from tests.helpers import (
     ROOT,
     free_port,
@@ -38,16 +37,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 PROMETHEUS_DIR = ROOT / "monitoring" / "prometheus"
 NO_NETWORK = "192.0.2.1/32"  # TEST-NET-1: no peer of this machine has it
-
-
-def get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except OSError:
-        return 0, b""
 
 
 @pytest.fixture
