@@ -109,7 +109,7 @@ print(json.dumps({"token": Token.objects.create(user=user).key, "sha256": mv.sha
             "check_rows": str(check_rows)}
 
 
-def wait_healthy(base: str, timeout: float = 60.0) -> None:
+def wait_healthy(base: str, timeout: float = 180.0) -> None:  # a loaded machine starts slowly
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
