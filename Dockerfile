@@ -33,10 +33,12 @@ RUN DJANGO_SECRET_KEY=collectstatic-build-only VOLSITE_RUNTIME_DIR=/tmp/volsite-
         python manage.py collectstatic --noinput -v 0 \
     && rm -rf /tmp/volsite-build
 
-RUN useradd --system --uid 10001 --create-home --home-dir /home/volsite volsite \
+RUN groupadd --system --gid 10001 volsite \
+    && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/volsite volsite \
     && mkdir -p /var/lib/volsite/prometheus \
     && chown -R volsite:volsite /var/lib/volsite
-USER volsite
+# Numeric, so a runtime that checks "run as non-root" can tell without reading /etc/passwd.
+USER 10001:10001
 
 EXPOSE 8000
 CMD ["gunicorn", "-c", "volsite/gunicorn.conf.py", "volsite.wsgi"]

@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 
-.PHONY: run test bench install install-dev lint clean lock
+.PHONY: run test bench install install-dev lint clean lock screenshots
 
 # Installs come from the lock files only, every package checked against its pinned hashes.
 # pip itself is pinned first: pip 23's hash mode rejects a lock whose packages ask for an
@@ -41,6 +41,12 @@ test: $(VENV)/.dev-installed
 ## bench: benchmarks under bench/, printed beside their references
 bench: $(VENV)/.dev-installed
 	bash scripts/bench.sh
+
+## screenshots: pictures of the admin overview, SLO page, a model version, a drift report and
+## the predictions list (docs/img/screenshots/), from a real stack run for SCREENSHOT_MINUTES
+## (default 4) with the browser tests' headless Chromium; about 7 minutes on two cores
+screenshots: $(VENV)/.dev-installed
+	$(PY) scripts/screenshots.py
 
 clean:
 	rm -rf var .pytest_cache

@@ -4,8 +4,9 @@ model server (bench/fastapi_reference.py), both loaded by the same client (wrk).
 Steps:
 1. a scratch database (PostgreSQL when it answers on 127.0.0.1:5432, else a SQLite file),
    migrated, with a model trained on 2 h of simulated history and promoted, and an API token;
-2. ours: `gunicorn -c volsite/gunicorn.conf.py volsite.wsgi`, workers = cores; the reference:
-   `uvicorn bench.fastapi_reference:app`, workers = cores, loading the same skops artifact;
+2. ours: `gunicorn -c volsite/gunicorn.conf.py volsite.wsgi`, workers = cores (or
+   BENCH_WEB_WORKERS); the reference: `uvicorn bench.fastapi_reference:app`, as many workers,
+   loading the same skops artifact;
 3. wrk (1 thread, 16 connections, loopback) POSTs the same bodies to both, 1 and 64 rows per
    request, alternating servers, BENCH_ROUNDS rounds of BENCH_SECONDS each; the best round
    of each cell is kept;
@@ -36,6 +37,9 @@ from bench.common import table
 
 ROOT = Path(__file__).resolve().parents[1]
 CORES = multiprocessing.cpu_count()
+# Worker processes of every server (default: one per core, as WEB_CONCURRENCY defaults);
+# docs/performance.md measures WEB_CONCURRENCY with it.
+WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", str(CORES)))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
@@ -105,7 +109,7 @@ print(json.dumps({"token": Token.objects.create(user=user).key, "sha256": mv.sha
             "check_rows": str(check_rows)}
 
 
-def wait_healthy(base: str, timeout: float = 60.0) -> None:
+def wait_healthy(base: str, timeout: float = 180.0) -> None:  # a loaded machine starts slowly
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -157,11 +161,11 @@ def main() -> None:
         info = prepare(base_env, workdir)
         print(f"scratch DB {'PostgreSQL' if db_name else 'SQLite'}; model {info['version']} "
               f"({info['algorithm']}, {len(info['features'])} features) trained on 2 h of "
-              f"simulated history in {time.monotonic() - started:.0f} s; {CORES} workers each")
+              f"simulated history in {time.monotonic() - started:.0f} s; {WORKERS} workers each")
         ours_port, ref_port, ref2_port = free_port(), free_port(), free_port()
         # Throttling stays on (its cache counter costs per request) with a rate wrk stays under.
         ours_env = {**base_env, "WEB_BIND": f"127.0.0.1:{ours_port}",
-                    "WEB_CONCURRENCY": str(CORES), "API_THROTTLE_PREDICT": "100000000/minute"}
+                    "WEB_CONCURRENCY": str(WORKERS), "API_THROTTLE_PREDICT": "100000000/minute"}
         ref_env = {**base_env, "REF_ARTIFACT": info["artifact"], "REF_SHA256": info["sha256"],
                    "REF_FEATURES": ",".join(info["features"]),
                    "REF_THRESHOLD": str(info["threshold"]), "REF_VERSION": info["version"],
@@ -173,7 +177,7 @@ def main() -> None:
         for port, scorer in ((ref_port, "sklearn"), (ref2_port, "compiled")):
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "bench.fastapi_reference:app", "--host",
-                 "127.0.0.1", "--port", str(port), "--workers", str(CORES), "--no-access-log",
+                 "127.0.0.1", "--port", str(port), "--workers", str(WORKERS), "--no-access-log",
                  "--log-level", "warning"], cwd=ROOT, env={**ref_env, "REF_SCORER": scorer},
                 stdout=log, stderr=subprocess.STDOUT))
         servers = {"ours (Django/DRF, gunicorn)": f"http://127.0.0.1:{ours_port}",

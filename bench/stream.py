@@ -16,7 +16,9 @@ Steps:
 The two throughputs alternate over BENCH_ROUNDS rounds (3; the consumer starts from an empty
 table each round) and the medians are compared.
 Environment: BENCH_TICKS (20000), BENCH_ROUNDS (3), BENCH_LIVE_SECONDS (20), BENCH_PG (postgres://postgres@
-127.0.0.1:5432). The machine may be shared: compare the ratio, which is measured in one run.
+127.0.0.1:5432), BENCH_SYNCHRONOUS_COMMIT (off, or unset for the server's setting); the
+consumer's own settings (STREAM_POLL_MAX_RECORDS, STREAM_PIPELINE_WRITES, …) come from the
+environment as in production. The machine may be shared: compare the ratio, which is measured in one run.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ LIVE_RATE = 50.0
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 DB_NAME = f"volsite_bench_stream_{os.getpid()}"
 PRODUCTS = ["BTC-USD", "ETH-USD", "SOL-USD"]
+# BENCH_SYNCHRONOUS_COMMIT=off measures the scratch database with PostgreSQL's
+# synchronous_commit off (docs/performance.md); unset keeps the server's setting.
+SYNCHRONOUS_COMMIT = os.environ.get("BENCH_SYNCHRONOUS_COMMIT", "")
 
 
 def free_port() -> int:
@@ -201,6 +206,8 @@ def live_latency(topic: str, seconds: float) -> tuple[int, float, float]:
 def main() -> None:
     broker, address = start_broker()
     admin_sql(f'CREATE DATABASE "{DB_NAME}"')
+    if SYNCHRONOUS_COMMIT:  # a PostgreSQL setting of docs/performance.md, for this DB only
+        admin_sql(f'ALTER DATABASE "{DB_NAME}" SET synchronous_commit = {SYNCHRONOUS_COMMIT}')
     try:
         setup_django(address)
         from django.core.management import call_command

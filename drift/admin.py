@@ -11,6 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from drift.models import DriftReport
+from drift.summary import drift_summary_markdown
 
 # Evidently's HTML carries its scripts and styles inline. `sandbox allow-scripts` (without
 # allow-same-origin) runs them in an opaque origin; nothing may be fetched or submitted.
@@ -26,7 +27,7 @@ class DriftReportAdmin(admin.ModelAdmin):
                     "n_features", "share_drifted", "dataset_drift", "current_rows", "html_link"]
     list_filter = ["status", "dataset_drift"]
     exclude = ["html", "features"]
-    readonly_fields = ["feature_table", "html_link"]
+    readonly_fields = ["summary_link", "feature_table", "html_link"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -36,8 +37,26 @@ class DriftReportAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         view = staff_member_required(self.html_view)
+        summary = staff_member_required(self.summary_view)
         return [path("<int:pk>/html/", self.admin_site.admin_view(view),
-                     name="drift_driftreport_html")] + super().get_urls()
+                     name="drift_driftreport_html"),
+                path("<int:pk>/summary.md", self.admin_site.admin_view(summary),
+                     name="drift_driftreport_summary")] + super().get_urls()
+
+    def summary_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The markdown summary (`manage.py drift_summary`), as a file to download."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        report = get_object_or_404(DriftReport, pk=pk)
+        response = HttpResponse(drift_summary_markdown(report),
+                                content_type="text/markdown; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="drift-report-{pk}.md"'
+        return response
+
+    @admin.display(description="summary")
+    def summary_link(self, obj: DriftReport) -> str:
+        return format_html('<a href="{}" download>Download summary (markdown)</a>',
+                           reverse("admin:drift_driftreport_summary", args=[obj.pk]))
 
     def html_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """Evidently's page, for users who may view drift reports, in a sandbox: its inline

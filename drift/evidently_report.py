@@ -6,9 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-# Methods whose value is a p-value (drift when below the threshold); the others are distances.
-P_VALUE_METHODS = frozenset({"ks", "chisquare", "z", "t_test", "mannw", "anderson",
-                             "cramer_von_mises", "fisher_exact", "g_test", "epps_singleton"})
+from drift.methods import is_drifted
 
 
 @dataclass
@@ -17,10 +15,6 @@ class DriftResult:
     n_drifted: int
     features: list[dict[str, Any]]
     html: str
-
-
-def is_drifted(method: str, score: float, threshold: float) -> bool:
-    return score < threshold if method in P_VALUE_METHODS else score >= threshold
 
 
 def run_drift(reference: Any, current: Any, *, method: str, threshold: float | None,

@@ -19,6 +19,9 @@ PROMETHEUS_DIR = Path(__file__).resolve().parent / "prometheus"
 RULES_PATH = PROMETHEUS_DIR / "rules.yml"
 OPERATIONS_PATH = PROMETHEUS_DIR / "operations.rules.yml"
 ALLOWED = "(1 - max by (slo) (volatility_slo_target))"
+# Every alert's runbook_url is this file and a heading's anchor (tests/test_docs_facts.py checks
+# that the anchor exists).
+RUNBOOK_URL = "docs/runbook.md"
 
 
 def _factor(value: float) -> str:
@@ -116,6 +119,7 @@ def _alert_group() -> list[str]:
             f'          description: "Burn rate above {factor} over {t.long} and over {t.short}: '
             f'{t.budget_spent:.0%} of the 30-day budget is gone. See the SLO page (/slo/) and '
             f'docs/slo.md, breach procedures."',
+            f'          runbook_url: "{RUNBOOK_URL}#slo-burn-rate-alerts"',
         ]
     return lines
 

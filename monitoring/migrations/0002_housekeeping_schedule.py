@@ -1,28 +1,13 @@
-"""The hourly housekeeping task, editable in the admin under Periodic tasks."""
+"""Once: the hourly housekeeping task's beat row.
+
+The schedule is no longer written here: volsite/periodic_tasks.py lists every periodic task and
+syncs the beat rows after every `migrate`, so an interval setting applies at the next start
+instead of being frozen at the first migrate. The migration stays (empty) so the migration
+history of existing databases is unchanged."""
 
 from __future__ import annotations
 
 from django.db import migrations
-
-
-def create(apps, schema_editor) -> None:
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    hourly, _ = IntervalSchedule.objects.get_or_create(every=1, period="hours")
-    PeriodicTask.objects.get_or_create(
-        name="housekeeping",
-        defaults={
-            "task": "monitoring.tasks.housekeeping",
-            "interval": hourly,
-            "description": "Deletes predictions, API rollups and drift reports past retention.",
-        },
-    )
-
-
-def remove(apps, schema_editor) -> None:
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(
-        name="housekeeping"
-    ).delete()
 
 
 class Migration(migrations.Migration):
@@ -30,4 +15,4 @@ class Migration(migrations.Migration):
         ("monitoring", "0001_initial"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
-    operations = [migrations.RunPython(create, remove)]
+    operations: list = []

@@ -22,20 +22,8 @@ def backfill_audit(apps, schema_editor) -> None:
         entry.save(update_fields=["active_variant", "active_model_version", "source"])
 
 
-def schedule(apps, schema_editor) -> None:
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    every, _ = IntervalSchedule.objects.get_or_create(every=settings.AUTO_ROLLBACK_SECONDS,
-                                                      period="seconds")
-    PeriodicTask.objects.get_or_create(name="auto-rollback", defaults={
-        "task": "monitoring.tasks.auto_rollback_check", "interval": every,
-        "description": "Rolls back to the baseline when the policy in the configuration "
-                       "says so (off by default)."})
-
-
-def unschedule(apps, schema_editor) -> None:
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(
-        name="auto-rollback").delete()
+# (The auto-rollback beat row this migration once created is written by
+# volsite/periodic_tasks.py after every migrate.)
 
 
 class Migration(migrations.Migration):
@@ -96,5 +84,4 @@ class Migration(migrations.Migration):
             field=models.PositiveIntegerField(default=60, help_text='Window of matured rows for trigger 2, in minutes.'),
         ),
         migrations.RunPython(backfill_audit, migrations.RunPython.noop),
-        migrations.RunPython(schedule, unschedule),
     ]

@@ -7,7 +7,6 @@ failed response. Screenshots land in the test's tmp dir."""
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -17,13 +16,11 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
+from tests.browser import chromium_context, chromium_path
 from tests.helpers import need
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"]
 PASSWORD = "pw-ops-12345"  # tests/conftest.py, staff_user
 
 
@@ -56,22 +53,17 @@ class Browser:
 
 @pytest.fixture
 def browser(live_server, tmp_path, monkeypatch):
-    chromium = shutil.which("chromium")
-    need("Chromium", chromium is not None,
+    need("Chromium", chromium_path() is not None,
          "install the Debian package chromium (scripts/provision-test.sh does, as root)")
     try:
-        from playwright.sync_api import sync_playwright
+        import playwright.sync_api  # noqa: F401
     except ImportError:
         need("Playwright for Python", False, "pip install -r requirements-dev.txt")
     # Playwright's sync API keeps an event loop running in this thread, and Django refuses
     # ORM calls under a running loop; the test body is plain synchronous code, so it is safe.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        # A persistent context is how Playwright takes our own, fresh --user-data-dir.
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=chromium, headless=True,
-            args=CHROMIUM_FLAGS, viewport={"width": 1280, "height": 900})
-        try:
+    try:
+        with chromium_context(tmp_path / "chromium-profile") as context:
             page = context.pages[0] if context.pages else context.new_page()
             page.set_default_timeout(15_000)
             seen = Browser(page=page, base=live_server.url)
@@ -82,12 +74,11 @@ def browser(live_server, tmp_path, monkeypatch):
             page.on("response", lambda r: r.status >= 400 and seen.failed.append(
                 f"{r.status} {r.url}"))
             yield seen
-        finally:
-            context.close()
-            # The test's ORM connection was opened while Playwright's loop ran in this thread;
-            # Django's connection teardown does not see it, so close it here, or it outlives
-            # the test and blocks dropping the test database.
-            connections.close_all()
+    finally:
+        # The test's ORM connection was opened while Playwright's loop ran in this thread;
+        # Django's connection teardown does not see it, so close it here, or it outlives
+        # the test and blocks dropping the test database.
+        connections.close_all()
 
 
 def log_in(browser: Browser, username: str, password: str = PASSWORD) -> None:

@@ -20,7 +20,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring.slo import SLO_KEYS
-from tests.helpers import need
+from tests.helpers import matured_rows, need
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "monitoring" / "prometheus"
@@ -162,6 +162,7 @@ def exposition(client, api_client, kafka, model_version, feature_names, settings
 
     import drift.services
     from drift.models import DriftReport
+    from monitoring.collectors import forget_live_cache
     from predictions.core.ticks import Tick, advanced_trade_envelope
     from predictions.messaging.publisher import Publisher
     from predictions.models import ModelVersion, StreamLease
@@ -197,6 +198,10 @@ def exposition(client, api_client, kafka, model_version, feature_names, settings
     monkeypatch.setattr(drift.services, "run_drift", evidently_breaks)
     assert drift.services.drift_report_create().status == DriftReport.FAILED
     DriftReport.objects.create(status=DriftReport.OK, share_drifted=0.5, dataset_drift=True)
+
+    # Matured labels, so the live PR-AUC and Brier gauges have values (the dashboard reads them).
+    matured_rows(model_version, [0.9, 0.2, 0.7, 0.1], [0.6, 0.4, 0.5, 0.3], [1, 0, 1, 0])
+    forget_live_cache()
 
     ModelVersion.objects.filter(pk=model_version.pk).update(sha256="0" * 64)
     forget_loaded()
@@ -277,3 +282,16 @@ def test_every_series_the_dashboard_selects_is_exported_by_metrics(exposition):
 def test_the_metrics_exposition_passes_promtool_check_metrics(promtool, exposition):
     result = run(promtool, "check", "metrics", stdin=exposition)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_dashboard_reads_slo_thresholds_and_targets_from_the_exported_gauges():
+    """No objective is written into the dashboard: a threshold changed in the admin moves the
+    lines (volatility_slo_threshold_seconds / volatility_slo_target) at the next scrape."""
+    text = DASHBOARD.read_text()
+    queries = "\n".join(dashboard_queries())
+    assert 'le="0.1"' not in queries and "100 ms" not in text
+    for slo in ("api_latency", "stream_latency", "prediction_freshness"):
+        assert f'volatility_slo_threshold_seconds{{slo="{slo}"}}' in queries
+    assert 'volatility_slo_target{slo="api_latency"}' in queries
+    assert 'volatility_live_pr_auc{window="24h"}' in queries
+    assert "volatility_auto_rollbacks_total" in queries

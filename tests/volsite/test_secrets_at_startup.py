@@ -30,6 +30,14 @@ def test_startup_refuses_a_placeholder_secret_when_debug_is_off(tmp_path, key):
     assert "placeholder" in result.stderr
 
 
+def test_startup_refuses_the_placeholder_metrics_token_of_env_example(tmp_path):
+    token = "replace-with-a-random-token-from-your-secret-store"
+    assert f"METRICS_TOKEN={token}" in (ROOT / ".env.example").read_text()
+    result = start({"DJANGO_SECRET_KEY": "k" * 50, "METRICS_TOKEN": token}, "pass", tmp_path)
+    assert result.returncode != 0
+    assert "METRICS_TOKEN is a placeholder" in result.stderr
+
+
 def test_a_placeholder_secret_is_tolerated_in_debug(tmp_path):
     result = start({"DJANGO_SECRET_KEY": PLACEHOLDER, "DJANGO_DEBUG": "true"}, "pass", tmp_path)
     assert result.returncode == 0, result.stderr

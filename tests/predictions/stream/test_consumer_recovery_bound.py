@@ -15,7 +15,6 @@ take each other's tasks. Give a concurrent session its own (TEST_CELERY_BROKER_U
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import os
 import re
@@ -26,7 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.apps import apps
 from django.conf import settings
 from django.db.models import Min
 
@@ -62,14 +60,13 @@ RECEIVED = re.compile(r"\[([0-9a-f-]{36})\] received")  # a worker's log line pe
 
 
 def shipped_supervision() -> None:
-    """The beat schedule as migrations 0002 and 0003 create it (an earlier transactional test
-    flushed it), and nothing else scheduled, so the default worker only supervises."""
+    """The beat schedule as migrate writes it (volsite/periodic_tasks.py), and nothing else
+    scheduled, so the default worker only supervises."""
     from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
-    importlib.import_module("predictions.migrations.0002_initial_config_and_schedule").create(
-        apps, None)
-    importlib.import_module("predictions.migrations.0003_stream_supervise_interval") \
-        .apply_interval(apps, None)
+    from volsite.periodic_tasks import periodic_tasks_sync
+
+    periodic_tasks_sync()
     PeriodicTask.objects.exclude(name="stream-supervise").update(enabled=False)
     PeriodicTasks.update_changed()
     supervise = PeriodicTask.objects.get(name="stream-supervise")
