@@ -39,4 +39,4 @@ RUN useradd --system --uid 10001 --create-home --home-dir /home/volsite volsite 
 USER volsite
 
 EXPOSE 8000
-CMD ["gunicorn", "-c", "volsite/gunicorn.conf.py", "volsite.wsgi"]
+CMD ["python", "-m", "volsite.web"]
