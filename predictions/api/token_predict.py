@@ -4,7 +4,7 @@ The web server's token API handler (volsite/token_api.py) routes here a POST tha
 `Token` scheme. When the request is the plain case — `Authorization: Token <key>` (ASCII, one
 key), `Content-Type: application/json` with no parameters, and an `Accept` that is absent,
 `*/*` or `application/json` — this view does what PredictView does through DRF, with the same
-parts: CachedTokenAuthentication, TokenRateThrottle, OrjsonParser, `predict_answer`, DRF's
+parts: CachedTokenAuthentication, the view's throttles, OrjsonParser, `predict_answer`, DRF's
 exceptions through the API's exception handler for every error body, OrjsonRenderer for the
 answer. Content negotiation, parser selection and the Request wrapper are skipped because
 their outcome is known. Any other request goes to PredictView itself, which answers it as
@@ -24,7 +24,6 @@ from predictions.api.exceptions import api_exception_handler
 from predictions.api.parsers import OrjsonParser
 from predictions.api.predict import PredictAnswer, predict_answer
 from predictions.api.renderers import OrjsonRenderer
-from predictions.api.throttling import TokenRateThrottle
 from predictions.api.views import PredictView
 
 JSON = "application/json"
@@ -86,10 +85,12 @@ def predict(request: HttpRequest) -> HttpResponse:
     except AuthenticationFailed as exc:
         exc.auth_header = "Token"  # as DRF's view sets it for a 401
         return _error(exc)
-    request.user = user  # the throttle counts per user (one token each)
-    throttle = TokenRateThrottle()
-    if not throttle.allow_request(request, PredictView):
-        return _error(Throttled(throttle.wait()))
+    request.user = user  # throttles count per user (one token each)
+    # The view's own throttle classes (settings' DEFAULT_THROTTLE_CLASSES), as DRF runs them.
+    waits = [t.wait() for t in PredictView().get_throttles()
+             if not t.allow_request(request, PredictView)]
+    if waits:
+        return _error(Throttled(max((w for w in waits if w is not None), default=None)))
     try:
         answer: PredictAnswer = predict_answer(lambda: _body(request), is_staff=user.is_staff)
     except APIException as exc:  # the body: not JSON, a bad charset, too large
