@@ -41,4 +41,4 @@ RUN groupadd --system --gid 10001 volsite \
 USER 10001:10001
 
 EXPOSE 8000
-CMD ["gunicorn", "-c", "volsite/gunicorn.conf.py", "volsite.wsgi"]
+CMD ["python", "-m", "volsite.web"]

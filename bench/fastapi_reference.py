@@ -34,7 +34,7 @@ THRESHOLD = float(os.environ["REF_THRESHOLD"])
 VERSION = os.environ["REF_VERSION"]
 TOKEN = os.environ["REF_TOKEN"]
 MAX_ROWS = int(os.environ.get("REF_MAX_ROWS", "1000"))
-# Loaded at import, i.e. when each uvicorn worker starts, as our gunicorn workers do.
+# Loaded at import, i.e. when each uvicorn worker starts, as our web workers do.
 MODEL = load_model(Path(os.environ["REF_ARTIFACT"]).read_bytes(), os.environ["REF_SHA256"])
 if os.environ.get("REF_SCORER") == "compiled":
     score = ml_scorer(MODEL, THRESHOLD, np.load(os.environ["REF_CHECK_ROWS"])).score

@@ -6,7 +6,7 @@ and `TickLatencyMinute`/`TickLatencyHour` (tick-to-prediction latency buckets). 
 middleware (`record`) and the stream consumer (`record_stream_batch`, through the signal
 `predictions.signals.stream_batch_stored`, once per committed
 batch) only add to a dict and to the Prometheus SLO counters; a daemon thread (one per
-process, started on first use, so it survives gunicorn's and Celery's fork) writes the counts
+process, started on first use, so it survives the web server's and Celery's fork) writes the counts
 with atomic increments every SLI_FLUSH_SECONDS. The freshness SLOs are counted once a minute
 by the slo-sample beat task (`record_slo_minute`).
 """
@@ -218,7 +218,7 @@ def _ensure_flusher() -> None:
 
 
 def _flush_at_exit() -> None:
-    """A process that exits normally (a gunicorn worker recycled) writes its last counts."""
+    """A process that exits normally (a web worker stopped or restarted) writes its last counts."""
     try:
         flush()
     except Exception:  # noqa: BLE001 - at exit there is nobody left to tell but the log

@@ -1,4 +1,4 @@
-"""ASGI entry point; the production server is gunicorn on WSGI (see README)."""
+"""ASGI entry point; the production server is granian on WSGI (`python -m volsite.web`)."""
 
 from __future__ import annotations
 

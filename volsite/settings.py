@@ -115,6 +115,19 @@ MIDDLEWARE = [
     "monitoring.middleware.ApiSliMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+# The chain of a POST to /api/v1/predict that names the `Token` auth scheme (volsite/token_api.py):
+# MIDDLEWARE without what only sessions, browsers and static files need (whitenoise, sessions,
+# CSRF, auth, messages). Everything the token API's contract relies on stays, in the same order.
+TOKEN_API_MIDDLEWARE = [
+    "volsite.request_limits.RequestLimitsMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "volsite.database_outage.DatabaseOutageMiddleware",
+    "monitoring.middleware.ApiSliMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
 
 ROOT_URLCONF = "volsite.urls"
 WSGI_APPLICATION = "volsite.wsgi.application"

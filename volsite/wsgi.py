@@ -1,4 +1,7 @@
-"""WSGI entry point (gunicorn volsite.wsgi)."""
+"""WSGI entry point of the web server (the production command is in README.md, "Processes").
+
+Django's application, with token-authenticated predict requests on a shorter middleware chain
+(volsite/token_api.py)."""
 
 from __future__ import annotations
 
@@ -7,4 +10,8 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "volsite.settings")
-application = get_wsgi_application()
+_django = get_wsgi_application()  # sets Django up; the token API handler needs the settings
+
+from volsite.token_api import TokenApiHandler, TokenApiRouter  # noqa: E402
+
+application = TokenApiRouter(_django, TokenApiHandler())

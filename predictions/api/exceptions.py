@@ -41,9 +41,14 @@ def _flatten(detail: Any, field: str | None = None) -> list[dict[str, Any]]:
     return [{"field": field, "reason": str(detail)}]
 
 
-def error_response(code: str, detail: str, errors: list[dict[str, Any]] | None = None,
-                   http_status: int = status.HTTP_400_BAD_REQUEST) -> Response:
+def error_body(code: str, detail: str,
+               errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"error": code, "detail": detail}
     if errors is not None:
         body["errors"] = errors
-    return Response(body, status=http_status)
+    return body
+
+
+def error_response(code: str, detail: str, errors: list[dict[str, Any]] | None = None,
+                   http_status: int = status.HTTP_400_BAD_REQUEST) -> Response:
+    return Response(error_body(code, detail, errors), status=http_status)

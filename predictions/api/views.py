@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -20,22 +18,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from monitoring import metrics
 from predictions import selectors, serving
 from predictions.api import schema
 from predictions.api.authentication import has_metrics_token
 from predictions.api.exceptions import error_response
 from predictions.api.filters import PredictionFilter
 from predictions.api.pagination import KeysetPagination
+from predictions.api.predict import predict_answer
 from predictions.api.readiness import readiness_checks
 from predictions.api.serializers import PredictionSerializer, ServedAtSerializer
 from predictions.api.throttling import AddressRateThrottle
-from predictions.api.validation import RowsInvalid, predict_body
-from predictions.core.scorers import VARIANTS
 from predictions.core.ticks import is_product_id
 
 
 class PredictView(APIView):
+    """Predict through DRF: the OpenAPI description, and every request the token fast path
+    (predictions/api/token_predict.py) leaves to it (sessions, odd headers, other methods)."""
+
     permission_classes = [IsAuthenticated]
     throttle_scope = "predict"
 
@@ -43,38 +42,11 @@ class PredictView(APIView):
     def post(self, request: Request) -> Response:
         if not request.content_type:
             raise UnsupportedMediaType("", detail="send the body as application/json")
-        try:
-            active = serving.active_scorers()
-        except serving.NoModelVersion as exc:
-            return error_response("no_model", str(exc), http_status=503)
-        try:
-            X, variant = predict_body(request.data, active.version.feature_names,
-                                      settings.PREDICT_MAX_ROWS, VARIANTS)
-        except RowsInvalid as exc:
-            return error_response("invalid", exc.detail, exc.errors)
-        try:
-            scored = serving.rows_score(serving=active, X=X, variant=variant,
-                                        is_staff=request.user.is_staff)
-        except serving.VariantForbidden as exc:
-            return error_response("permission_denied", str(exc), http_status=403)
-        return _scored_response(scored)
-
-
-def _scored_response(scored: serving.Scored) -> Response:
-    metrics.API_ROWS_SCORED.labels(variant=scored.variant).inc(len(scored.scores))
-    payload: dict[str, Any] = {
-        "scores": scored.scores.tolist(),
-        "labels": scored.labels.astype(np.int8).tolist(),
-        "threshold": scored.threshold,
-        "model_variant": scored.variant,
-        "model_version": scored.version_name,
-        "ts": datetime.now(UTC).isoformat(),
-    }
-    if scored.fallback_reason:
-        payload["fallback_reason"] = scored.fallback_reason
-    response = Response(payload)
-    response["X-Model-Variant"] = scored.variant
-    return response
+        answer = predict_answer(lambda: request.data, is_staff=request.user.is_staff)
+        response = Response(answer.body, status=answer.status)
+        if answer.variant:
+            response["X-Model-Variant"] = answer.variant
+        return response
 
 
 class HealthView(APIView):

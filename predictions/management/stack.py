@@ -130,9 +130,8 @@ def run(*, web_bind: str, kafka_port: int, speed: str, python: str = sys.executa
             wait_for_port("127.0.0.1", kafka_port)
             forget_embedded_positions(settings)
         manage = [python, str(Path(settings.BASE_DIR) / "manage.py")]
-        stack.start("web", [python, "-m", "gunicorn", "-c",
-                            str(Path(settings.BASE_DIR) / "volsite" / "gunicorn.conf.py"),
-                            "--bind", web_bind, "volsite.wsgi"])
+        env["WEB_BIND"] = web_bind
+        stack.start("web", web_argv(python))
         stack.start("worker", default_worker_argv(python))
         stack.start("stream-worker", stream_worker_argv(python))
         stack.start("beat", beat_argv(python, runtime))
@@ -146,6 +145,12 @@ def run(*, web_bind: str, kafka_port: int, speed: str, python: str = sys.executa
     finally:
         stack.stop()
     return code
+
+
+def web_argv(python: str) -> list[str]:
+    """The production web server command (README, Dockerfile, compose.yaml): granian running
+    Django (volsite/web.py), bound to WEB_BIND."""
+    return [python, "-m", "volsite.web"]
 
 
 def celery_argv(python: str, *args: str) -> list[str]:

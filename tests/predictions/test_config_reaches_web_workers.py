@@ -1,5 +1,5 @@
 """A configuration change reaches every web worker within a second, without a restart:
-real gunicorn (the production config file, 2 sync workers) on the test database."""
+the production web server (`python -m volsite.web`, 2 workers) on the test database."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import pytest
 
+from predictions.management.stack import web_argv
 from predictions.services import service_config_update
 from tests.helpers import free_port, need, postgres_in_use, wait_until
 
@@ -35,7 +36,7 @@ def database_url() -> str:
 
 
 @pytest.fixture
-def gunicorn(tmp_path, model_version):
+def web_server(tmp_path, model_version):
     need("PostgreSQL", postgres_in_use(), "worker processes must share the test database")
     port = free_port()
     access_log = tmp_path / "access.log"
@@ -43,15 +44,12 @@ def gunicorn(tmp_path, model_version):
            "WEB_CONCURRENCY": "2", "WEB_ACCESS_LOG": str(access_log),
            "CONFIG_REFRESH_SECONDS": "0.5", "API_THROTTLE_PREDICT": "off",
            "VOLSITE_RUNTIME_DIR": str(tmp_path), "OMP_NUM_THREADS": "1",
-           "DJANGO_SECRET_KEY": "test-only-gunicorn"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "volsite/gunicorn.conf.py",
-         "--access-logformat", "%(p)s %(U)s?%(q)s %(s)s", "volsite.wsgi"],
-        cwd=ROOT, env=env, stdout=open(tmp_path / "gunicorn.out", "wb"),
-        stderr=subprocess.STDOUT)
+           "DJANGO_SECRET_KEY": "test-only-web-server"}
+    proc = subprocess.Popen(web_argv(sys.executable), cwd=ROOT, env=env,
+                            stdout=open(tmp_path / "web.out", "wb"), stderr=subprocess.STDOUT)
     try:
         wait_until(lambda: _get(f"http://127.0.0.1:{port}/api/v1/health") == 200, timeout=60,
-                   interval=0.2, what="gunicorn to answer")
+                   interval=0.2, what="the web server to answer")
         yield {"base": f"http://127.0.0.1:{port}", "access_log": access_log, "proc": proc}
     finally:
         proc.terminate()
@@ -102,25 +100,26 @@ def _answers_after_flip(server, token: str, body: bytes, variant: str, tag: str,
 def _worker_of(access_log: Path) -> dict[str, str]:
     tags = {}
     for line in access_log.read_text().splitlines():
-        match = re.match(r"<?(\d+)>? /api/v1/predict\?r=(\S+) 200", line)
+        # "<worker pid> <address> "POST /api/v1/predict?r=<tag> HTTP/1.1" 200 …" (volsite/web.py)
+        match = re.match(r"(\d+) \S+ \"POST /api/v1/predict\?r=(\S+) \S+\" 200", line)
         if match:
             tags[match.group(2)] = match.group(1)
     return tags
 
 
-def test_a_variant_flip_reaches_every_worker_within_a_second(gunicorn, api_user, feature_names):
+def test_a_variant_flip_reaches_every_worker_within_a_second(web_server, api_user, feature_names):
     from rest_framework.authtoken.models import Token
 
     token = Token.objects.create(user=api_user).key
     body = json.dumps({"rows": [dict.fromkeys(feature_names, 0.002)]}).encode()
-    wait_until(lambda: _predict(gunicorn["base"], token, body, "warm") == "ml", timeout=30,
+    wait_until(lambda: _predict(web_server["base"], token, body, "warm") == "ml", timeout=30,
                what="the ML variant to serve")
     for variant, tag in (("baseline", "rollback"), ("ml", "restore")):
-        answers = _answers_after_flip(gunicorn, token, body, variant, tag, DEADLINE_S + 1.0)
+        answers = _answers_after_flip(web_server, token, body, variant, tag, DEADLINE_S + 1.0)
         late = [(sent, t, a) for sent, t, a in answers if sent >= DEADLINE_S]
         assert late and all(a == variant for _, _, a in late), [
             (round(s, 3), a) for s, _, a in answers if a != variant]
-        time.sleep(0.3)  # let gunicorn write its access log
-        worker_of = _worker_of(gunicorn["access_log"])
+        time.sleep(0.3)  # let the workers write their access log
+        worker_of = _worker_of(web_server["access_log"])
         workers = {worker_of.get(t) for _, t, _ in late} - {None}
         assert len(workers) == 2, f"answers after {DEADLINE_S} s came from workers {workers}"

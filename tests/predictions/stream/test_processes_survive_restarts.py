@@ -33,6 +33,7 @@ from predictions.management.stack import (
     build_env,
     default_worker_argv,
     stream_worker_argv,
+    web_argv,
 )
 from predictions.messaging.kafka import ensure_topics
 from tests.helpers import (
@@ -187,14 +188,13 @@ def web_status(port: int, path: str) -> tuple[int, dict]:
 
 def test_every_process_survives_postgresql_restarts(kafka, servers, tmp_path):
     """The web server too: while the database is away its views answer 503 + Retry-After
-    (not 500), and the first requests after its return succeed (each gunicorn worker kept a
+    (not 500), and the first requests after its return succeed (each web worker kept a
     connection the restart broke)."""
     postgres, redis = servers
     port = free_port()
     with running_stack(kafka, tmp_path, postgres, redis, WEB_BIND=f"127.0.0.1:{port}",
                        WEB_CONCURRENCY="2") as stack:
-        stack.start("web", [sys.executable, "-m", "gunicorn", "-c",
-                            str(ROOT / "volsite" / "gunicorn.conf.py"), "volsite.wsgi"])
+        stack.start("web", web_argv(sys.executable))
         recovery(postgres, time.time())  # flowing: rows written and labels matured
         assert wait_until(lambda: wait_port(port), timeout=30, what="the web server")
         assert {web_status(port, VERSION)[0] for _ in range(6)} == {200}
