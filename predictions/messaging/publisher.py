@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 
 from monitoring import metrics
 from predictions.messaging.kafka import make_producer
@@ -86,14 +86,14 @@ class Publisher:
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every message sent so far is confirmed by the broker; re-send failures.
 
-        A patient publisher waits in slices of STALL_S, so that a stop is seen meanwhile."""
+        A patient publisher looks at keep_trying every second meanwhile (see _settle)."""
         for attempt in range(self.MAX_ATTEMPTS):
             deadline = time.monotonic() + timeout
             while True:
                 self._settle()  # a stopping patient publisher gives up here
                 wait = deadline - time.monotonic()
                 if self.keep_trying is not None:
-                    wait = min(wait, self.STALL_S)
+                    wait = min(wait, 1.0)
                 try:
                     self.producer.flush(timeout=max(wait, 0.0))
                     break
@@ -109,10 +109,12 @@ class Publisher:
                            f"confirmed after {self.MAX_ATTEMPTS} attempts")
 
     def close(self) -> None:
+        flushed = False
         try:
             self.flush()
-        finally:
-            self._close_producer(timeout=5)
+            flushed = True
+        finally:  # after a failed flush, waiting longer for confirmations is no use
+            self._close_producer(timeout=5 if flushed else 0)
 
     def _submit(self, key: bytes | None, value: bytes, headers: list | None) -> None:
         for attempt in itertools.count():
@@ -168,11 +170,28 @@ class Publisher:
                                                f"{self.topic}", exc)
 
     def _close_producer(self, timeout: float) -> None:
+        """Close the producer; what it could not deliver within `timeout` fails (the caller
+        re-sends or reports it).
+
+        kafka-python 3.0's close() flushes first and raises KafkaTimeoutError if messages are
+        still unconfirmed, before reaching its own force close: the producer would stay open,
+        its I/O thread retrying for good, and its __del__ would block 1 s and raise in whatever
+        thread collects it. So that force close is done here, as close() itself would."""
+        producer = self.producer
         try:
-            self.producer.close(timeout=timeout)
+            producer.close(timeout=timeout)
+            return
+        except KafkaTimeoutError:
+            pass
         except Exception:  # a broken producer may fail to close; it is dropped anyway
-            # (kafka-python 3 raises KafkaTimeoutError when messages are still unconfirmed
-            # after `timeout`: they are re-sent or reported by the caller)
+            return
+        sender = getattr(producer, "_sender", None)  # not public API: absent, nothing to do
+        if sender is not None:
+            sender.force_close()  # fails the unconfirmed messages and ends the I/O thread
+            sender.join(1.0)
+        try:
+            producer.close(timeout=0)  # nothing left to flush: marks it closed
+        except Exception:
             pass
 
     def _before_retry(self, attempt: int, limit: int, what: str, exc: Exception) -> None:
