@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 
 from monitoring import metrics
 from predictions.messaging.kafka import make_producer
@@ -50,6 +50,12 @@ class Publisher:
 
     MAX_ATTEMPTS = 5
     BACKOFF_CAP_S = 5.0  # longest wait between two attempts to reach an unreachable broker
+    # A patient publisher asked to stop gives up once the broker has confirmed nothing for this
+    # long. It cannot wait for kafka-python to fail the messages: a batch is failed only after
+    # delivery_timeout_ms (120 s by default), and never while an idempotent producer is still
+    # waiting for its producer id (kafka-python 3 skips batch expiry until it has one, so a
+    # broker lost right after the producer was created leaves every send pending for good).
+    STALL_S = 5.0
 
     def __init__(self, topic: str, *, keep_trying: Callable[[], bool] | None = None,
                  **producer_options: Any) -> None:
@@ -64,22 +70,38 @@ class Publisher:
         self.producer = make_producer(**producer_options)
         # (key, value, headers, future) of every message not yet confirmed, in send order
         self.pending: deque[tuple[bytes | None, bytes, list | None, Any]] = deque()
+        # when the head of `pending` became the head (the one before it was confirmed, or it
+        # was sent into an empty `pending`): how long the broker has confirmed nothing
+        self.confirmed_at = time.monotonic()
 
     def send(self, key: str | bytes | None, value: bytes,
              headers: list[tuple[str, bytes]] | None = None) -> None:
-        """Queue one message (raises PublishError only if the producer cannot be rebuilt)."""
+        """Queue one message. Raises PublishError only if the producer cannot be rebuilt, or
+        if a patient publisher asked to stop sees the broker confirm nothing for STALL_S."""
         if isinstance(key, str):
             key = key.encode()
         self._submit(key, value, headers)
         self._settle()
 
     def flush(self, timeout: float = 30.0) -> None:
-        """Wait until every message sent so far is confirmed by the broker; re-send failures."""
+        """Wait until every message sent so far is confirmed by the broker; re-send failures.
+
+        A patient publisher looks at keep_trying every second meanwhile (see _settle)."""
         for attempt in range(self.MAX_ATTEMPTS):
-            try:
-                self.producer.flush(timeout=timeout)
-            except KafkaError as exc:  # a timeout: what failed is re-sent, the rest waited for
-                log.warning("flush to %s failed (%s; attempt %d)", self.topic, exc, attempt + 1)
+            deadline = time.monotonic() + timeout
+            while True:
+                self._settle()  # a stopping patient publisher gives up here
+                wait = deadline - time.monotonic()
+                if self.keep_trying is not None:
+                    wait = min(wait, 1.0)
+                try:
+                    self.producer.flush(timeout=max(wait, 0.0))
+                    break
+                except KafkaError as exc:  # a timeout: what failed is re-sent, the rest waited for
+                    if time.monotonic() >= deadline:
+                        log.warning("flush to %s failed (%s; attempt %d)", self.topic, exc,
+                                    attempt + 1)
+                        break
             self._settle()
             if not self.pending:
                 return
@@ -87,15 +109,19 @@ class Publisher:
                            f"confirmed after {self.MAX_ATTEMPTS} attempts")
 
     def close(self) -> None:
+        flushed = False
         try:
             self.flush()
-        finally:
-            self.producer.close(timeout=5)
+            flushed = True
+        finally:  # after a failed flush, waiting longer for confirmations is no use
+            self._close_producer(timeout=5 if flushed else 0)
 
     def _submit(self, key: bytes | None, value: bytes, headers: list | None) -> None:
         for attempt in itertools.count():
             try:
                 future = self.producer.send(self.topic, key=key, value=value, headers=headers)
+                if not self.pending:
+                    self.confirmed_at = time.monotonic()
                 self.pending.append((key, value, headers, future))
                 return
             except KafkaError as exc:
@@ -104,19 +130,27 @@ class Publisher:
                 self._recreate()
 
     def _settle(self) -> None:
-        """Drop confirmed messages from the head of `pending`; on a failure, re-send."""
+        """Drop confirmed messages from the head of `pending`; on a failure, re-send. A patient
+        publisher asked to stop raises PublishError once the broker has confirmed nothing for
+        STALL_S."""
         pending = self.pending
         while pending and pending[0][3].is_done:
             if pending[0][3].failed():
                 self._resend_failed()
                 return
             pending.popleft()
+            self.confirmed_at = time.monotonic()
+        if (pending and self.keep_trying is not None
+                and time.monotonic() - self.confirmed_at > self.STALL_S
+                and not self.keep_trying()):
+            raise PublishError(f"{len(pending)} messages to {self.topic} unconfirmed for "
+                               f"{self.STALL_S:g} s: stopped while the broker was unreachable")
 
     def _resend_failed(self) -> None:
         error = next(f.exception for _, _, _, f in self.pending if f.is_done and f.failed())
         log.warning("the producer lost messages (%s); re-creating it and sending them again",
                     error)
-        self._recreate()  # closing the old producer settles every future it still held
+        self._recreate()  # closing the old producer settles the futures it could not deliver
         old, self.pending = self.pending, deque()
         again = [(k, v, h) for k, v, h, f in old if not f.is_done or f.failed()]
         metrics.PUBLISH_RETRIED.labels(topic=self.topic).inc(len(again))
@@ -124,10 +158,7 @@ class Publisher:
             self._submit(key, value, headers)
 
     def _recreate(self) -> None:
-        try:
-            self.producer.close(timeout=1)
-        except Exception:  # a broken producer may fail to close; it is dropped anyway
-            pass
+        self._close_producer(timeout=1)
         for attempt in itertools.count():
             try:
                 self.producer = make_producer(**self.producer_options)
@@ -137,6 +168,31 @@ class Publisher:
                     raise  # as it is: the consumer's error metrics count it by its kind
                 self._before_retry(attempt, 1, f"could not reconnect to the broker for "
                                                f"{self.topic}", exc)
+
+    def _close_producer(self, timeout: float) -> None:
+        """Close the producer; what it could not deliver within `timeout` fails (the caller
+        re-sends or reports it).
+
+        kafka-python 3.0's close() flushes first and raises KafkaTimeoutError if messages are
+        still unconfirmed, before reaching its own force close: the producer would stay open,
+        its I/O thread retrying for good, and its __del__ would block 1 s and raise in whatever
+        thread collects it. So that force close is done here, as close() itself would."""
+        producer = self.producer
+        try:
+            producer.close(timeout=timeout)
+            return
+        except KafkaTimeoutError:
+            pass
+        except Exception:  # a broken producer may fail to close; it is dropped anyway
+            return
+        sender = getattr(producer, "_sender", None)  # not public API: absent, nothing to do
+        if sender is not None:
+            sender.force_close()  # fails the unconfirmed messages and ends the I/O thread
+            sender.join(1.0)
+        try:
+            producer.close(timeout=0)  # nothing left to flush: marks it closed
+        except Exception:
+            pass
 
     def _before_retry(self, attempt: int, limit: int, what: str, exc: Exception) -> None:
         """After failed attempt number `attempt` (from 0): wait before the next one, or raise
