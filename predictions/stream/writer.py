@@ -204,7 +204,8 @@ def write_predictions(batch: ScoredBatch, payload: bytes | None = None) -> None:
         cursor.execute(
             f"INSERT INTO {LabelPending._meta.db_table} (prediction_id, product_id, event_ts) "
             f"SELECT id, product_id, event_ts FROM {Prediction._meta.db_table} "
-            f'WHERE topic = %s AND "partition" = %s AND "offset" BETWEEN %s AND %s',
+            f'WHERE topic = %s AND "partition" = %s AND "offset" BETWEEN %s AND %s '
+            f"ON CONFLICT DO NOTHING",
             [batch.topic, batch.partition, min(offsets), max(offsets)])
 
 
