@@ -10,9 +10,11 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
+from predictions.admin.layout import clipped
 from predictions.core.scorers import ML
 from predictions.models import (
     ConfigAuditEntry,
+    ModelVersion,
     ServiceConfig,
     StreamLease,
     StreamOffset,
@@ -143,11 +145,36 @@ class ConfigAuditEntryAdmin(ReadOnlyAdmin):
     """The timeline of configuration versions: what served after each change, who, why, and
     where the change came from."""
 
-    list_display = ["at", "config_version", "active_variant", "active_model_version",
-                    "actor_name", "source", "summary", "reason"]
+    # Fits 1400 px: summary and reason cut to one line each, the whole text in the title.
+    list_display = ["at", "config", "serving", "version", "actor_name", "source",
+                    "what_changed", "why"]
     list_filter = ["source", "active_variant", "actor_name"]
     date_hierarchy = "at"
     search_fields = ["reason", "actor_name"]
+
+    def get_queryset(self, request: HttpRequest):
+        return (super().get_queryset(request).select_related("active_model_version")
+                .defer(*ModelVersion.blobs("active_model_version__")))
+
+    @admin.display(description="config", ordering="config_version")
+    def config(self, obj: ConfigAuditEntry) -> str:
+        return f"v{obj.config_version}"
+
+    @admin.display(description="serving", ordering="active_variant")
+    def serving(self, obj: ConfigAuditEntry) -> str:
+        return obj.active_variant or "—"
+
+    @admin.display(description="model version", ordering="active_model_version__name")
+    def version(self, obj: ConfigAuditEntry) -> str:
+        return clipped(obj.active_model_version.name if obj.active_model_version_id else "—")
+
+    @admin.display(description="what changed")
+    def what_changed(self, obj: ConfigAuditEntry) -> str:
+        return clipped(obj.summary())
+
+    @admin.display(description="reason")
+    def why(self, obj: ConfigAuditEntry) -> str:
+        return clipped(obj.reason, wide=True)
 
 
 @admin.register(StreamOffset)
