@@ -20,3 +20,12 @@ def operations_overview() -> dict:
 def get(mapping: dict, key: str):
     """mapping[key] in a template (keys such as "1h" are not attribute names)."""
     return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.filter
+def percent(share, digits: int = 1) -> str:
+    """A share in [0, 1] as "73.3 %" (not 0.7333333333333333); a dash when missing."""
+    try:
+        return f"{float(share) * 100:.{int(digits)}f} %"
+    except (TypeError, ValueError):
+        return "—"

@@ -30,7 +30,7 @@ def test_the_admin_index_shows_the_overview_with_its_pictures(client, staff_user
         start = page.index(f'id="{chart}"')
         assert "<svg" in page[start:start + 400]
     assert "BTC-USD: served score" in page and "Live PR-AUC per variant" in page
-    assert "drift share 0.60" in page and "drift found" in page
+    assert "60.0 % of features drifted" in page and "drift found" in page
     assert "Predict API availability" in page and "never rolled back" in page
     assert "test setup" in page  # the last configuration change
     assert "http://" not in page.split('id="operations-overview"')[1].split("</svg>")[0] \
