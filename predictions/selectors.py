@@ -263,6 +263,20 @@ class ConfigChange(TypedDict):
     reason: str
 
 
+def config_manual_rollback_latest(*, scan: int = 200) -> ConfigAuditEntry | None:
+    """The newest rollback made by hand: a version rollback (source "rollback") or a flip of
+    the variant to the baseline in the admin or the API. Automatic rollbacks are
+    monitoring.rollback.auto_rollback_latest's; the newest `scan` changes are looked at (a
+    rollback older than that is history the timeline shows)."""
+    entries = (ConfigAuditEntry.objects.exclude(source="auto-rollback")
+               .order_by("-at", "-id")[:scan])
+    for entry in entries:
+        variant_change = (entry.changes or {}).get("active_variant") or [None, None]
+        if entry.source == "rollback" or list(variant_change)[-1:] == [BASELINE]:
+            return entry
+    return None
+
+
 def config_changes_recent(*, limit: int = 5) -> list[ConfigChange]:
     """The newest configuration changes, as the overview lists them."""
     return [ConfigChange(at=e.at.isoformat(), config_version=e.config_version,
