@@ -212,4 +212,9 @@ class StreamOffsetAdmin(ReadOnlyAdmin):
 @admin.register(StreamLease)
 class StreamLeaseAdmin(ReadOnlyAdmin):
     list_display = ["name", "holder", "expires_at", "last_run_at", "last_run_messages",
-                    "last_error"]
+                    "error"]
+
+    @admin.display(description="last error")
+    def error(self, obj: StreamLease) -> str:
+        """A traceback's last line can be long: one line here, the whole text in its title."""
+        return clipped(obj.last_error or "—", wide=True)

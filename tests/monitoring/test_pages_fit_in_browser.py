@@ -87,6 +87,7 @@ def history(model_version, trained):
 
     from drift.models import DriftReport
     from monitoring.models import SloMinute
+    from predictions.models import StreamLease
     from predictions.services import (
         model_version_activate,
         model_version_create,
@@ -116,8 +117,14 @@ def history(model_version, trained):
         for m in range(60)
         for slo, good in [("api_availability", 999), ("api_latency", 985),
                           ("stream_latency", 1000), ("prediction_freshness", 1000)]])
-    service_config_update(actor_name="auto-rollback", reason=LONG_REASON, source="rollback",
-                          active_variant="baseline")
+    service_config_update(actor_name="auto-rollback", reason=LONG_REASON,
+                          source="auto-rollback", active_variant="baseline")
+    StreamLease.objects.create(
+        name="stream-consumer-0", holder="worker-7f3a@host-1:4242", expires_at=timezone.now(),
+        last_run_at=timezone.now(), last_run_messages=1200,
+        last_error="KafkaConnectionError: 111 ECONNREFUSED connecting to 127.0.0.1:9092 while "
+                   "fetching offsets for ticks.raw[0], ticks.raw[1], ticks.raw[2] after 3 "
+                   "retries over 4.5 s; the broker was restarting (see runbook, broker down)")
     return newer
 
 
@@ -129,6 +136,7 @@ PAGES = {
     "audit timeline": "/admin/predictions/configauditentry/",
     "model version": "/admin/predictions/modelversion/{pk}/change/",
     "service configuration": "/admin/predictions/serviceconfig/1/change/",
+    "stream leases": "/admin/predictions/streamlease/",
 }
 
 
