@@ -24,6 +24,7 @@ from predictions.selectors import (
     ConsumerState,
     ScoreSeries,
     config_changes_recent,
+    config_manual_rollback_latest,
     prediction_live_performance,
     prediction_live_series,
     prediction_score_series,
@@ -64,6 +65,14 @@ class AutoRollbackLatest(TypedDict):
     config_version: int
 
 
+class ManualRollback(TypedDict):
+    at: str
+    actor: str
+    source: str
+    reason: str
+    config_version: int
+
+
 class AutoRollbackState(TypedDict):
     enabled: bool
     latest: AutoRollbackLatest | None
@@ -83,6 +92,7 @@ class Overview(TypedDict):
     slos: list[SloNow]
     consumer: ConsumerState
     auto_rollback: AutoRollbackState
+    manual_rollback: ManualRollback | None
     recent_changes: list[ConfigChange]
     series: Series
 
@@ -116,6 +126,15 @@ def auto_rollback_now(config: ServiceConfig) -> AutoRollbackState:
             config_version=latest.config_version))
 
 
+def manual_rollback_now() -> ManualRollback | None:
+    """The newest rollback by hand, shown apart from the automatic one so that "it has never
+    rolled back on its own" is never read as "no rollback happened"."""
+    manual = config_manual_rollback_latest()
+    return None if manual is None else ManualRollback(
+        at=manual.at.isoformat(), actor=manual.actor_name, source=manual.source,
+        reason=manual.reason, config_version=manual.config_version)
+
+
 def overview_data(*, now: datetime | None = None) -> Overview:
     """Everything the overview shows, as plain JSON types."""
     now = now or timezone.now()
@@ -129,6 +148,7 @@ def overview_data(*, now: datetime | None = None) -> Overview:
         slos=slos_now(),
         consumer=stream_consumer_state(now=now),
         auto_rollback=auto_rollback_now(config),
+        manual_rollback=manual_rollback_now(),
         recent_changes=config_changes_recent(),
         series=Series(
             scores=prediction_score_series(now=now, rows=SCORE_CHART_ROWS),

@@ -93,15 +93,21 @@ def slo_charts(page: SloPage) -> dict[str, dict[str, str]]:
         times = [p.t for p in report.points]
         sli = _with_gaps([(p.t, p.sli) for p in report.points])
         budget = _with_gaps([(p.t, p.budget_remaining) for p in report.points])
-        ends = [times[0], times[-1]] if times else []
+        # An SLO without a counted event draws "no data", not a target line over emptiness
+        # that reads like a flat, perfect SLI.
+        counted = any(p.sli is not None for p in report.points)
+        ends = [times[0], times[-1]] if times and counted else []
+        sli_series = {"SLI": sli}
+        budget_series = {"budget left": budget}
+        if ends:
+            sli_series[f"target {target:.2%}"] = [(t, target) for t in ends]
+            budget_series["spent"] = [(t, 0.0) for t in ends]
         charts[d.key] = {
             "sli": line_chart_svg(
-                {"SLI": sli, f"target {target:.2%}": [(t, target) for t in ends]},
-                title=f"{d.name}: SLI per step ({page.window_key})", x_label="time (UTC)",
-                y_label="good / total", x_is_time=True),
+                sli_series, title=f"{d.name}: SLI per step ({page.window_key})",
+                x_label="time (UTC)", y_label="good / total", x_is_time=True),
             "budget": line_chart_svg(
-                {"budget left": budget, "spent": [(t, 0.0) for t in ends]},
-                title=f"{d.name}: error budget left ({page.window_key})",
+                budget_series, title=f"{d.name}: error budget left ({page.window_key})",
                 x_label="time (UTC)", y_label="share of budget left", x_is_time=True),
         }
     charts["stream_quantiles"] = {"latency": line_chart_svg(

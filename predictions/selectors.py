@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypedDict
 
@@ -202,7 +202,7 @@ class ServedAt:
     """What the configuration said should serve at a moment, and since when."""
 
     at: datetime
-    variant: str
+    variant: str | None  # None with no model version: nothing could serve
     model_version: ModelVersion | None
     config_version: int
     since: datetime | None  # when it became live; None: before the first recorded change
@@ -216,8 +216,15 @@ def service_config_at(*, at: datetime) -> ServedAt:
 
     A change is live from its own instant on (`at` equal to an entry's time answers with that
     entry). Before the first recorded change the answer is the first entry's "old" values; with
-    no change ever recorded, the configuration as it is now (it has never changed).
+    no change ever recorded, the configuration as it is now (it has never changed). Without a
+    model version nothing could serve (the baseline's map comes with a version too), so the
+    variant is None then, whatever the configuration row said.
     """
+    served = _served_at(at)
+    return replace(served, variant=None) if served.model_version is None else served
+
+
+def _served_at(at: datetime) -> ServedAt:
     entry = (ConfigAuditEntry.objects.filter(at__lte=at).exclude(active_variant="")
              .select_related("active_model_version")
              .defer(*ModelVersion.blobs("active_model_version__"))
@@ -261,6 +268,20 @@ class ConfigChange(TypedDict):
     source: str
     summary: str
     reason: str
+
+
+def config_manual_rollback_latest(*, scan: int = 200) -> ConfigAuditEntry | None:
+    """The newest rollback made by hand: a version rollback (source "rollback") or a flip of
+    the variant to the baseline in the admin or the API. Automatic rollbacks are
+    monitoring.rollback.auto_rollback_latest's; the newest `scan` changes are looked at (a
+    rollback older than that is history the timeline shows)."""
+    entries = (ConfigAuditEntry.objects.exclude(source="auto-rollback")
+               .order_by("-at", "-id")[:scan])
+    for entry in entries:
+        variant_change = (entry.changes or {}).get("active_variant") or [None, None]
+        if entry.source == "rollback" or list(variant_change)[-1:] == [BASELINE]:
+            return entry
+    return None
 
 
 def config_changes_recent(*, limit: int = 5) -> list[ConfigChange]:

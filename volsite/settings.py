@@ -191,6 +191,9 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Our own date formats for the English locale (volsite/formats/en/formats.py): the admin
+# shows times to the second ("2026-12-07 16:14:42"), not "Dec. 7, 2026, 4:14 p.m.".
+FORMAT_MODULE_PATH = ["volsite.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(RUNTIME_DIR / "static")))

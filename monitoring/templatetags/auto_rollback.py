@@ -7,6 +7,7 @@ from django import template
 
 from monitoring.rollback import auto_rollback_latest
 from predictions.models import ServiceConfig
+from predictions.selectors import config_manual_rollback_latest
 
 register = template.Library()
 
@@ -14,4 +15,4 @@ register = template.Library()
 @register.inclusion_tag("monitoring/auto_rollback.html")
 def auto_rollback_status() -> dict:
     return {"enabled": ServiceConfig.load().auto_rollback_enabled,
-            "latest": auto_rollback_latest()}
+            "latest": auto_rollback_latest(), "manual": config_manual_rollback_latest()}

@@ -7,11 +7,17 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
+from predictions.admin import model_metrics
 from predictions.admin.config import ReadOnlyAdmin
 from predictions.admin_charts import model_quality_html
+from predictions.core import markdown
 from predictions.models import ModelVersion, ServiceConfig
 from predictions.services import (
     PROMOTE_PERMISSION,
@@ -35,8 +41,22 @@ class PromotionActionForm(ActionForm):
 class ModelVersionAdmin(ReadOnlyAdmin):
     list_display = ["name", "created_at", "algorithm", "is_active", "prevalence", "ml_pr_auc",
                     "baseline_pr_auc", "ml_brier", "baseline_brier"]
-    exclude = ["artifact", "reference_sample", "model_card"]
-    readonly_fields = ["card", "quality_charts"]
+    # The page explains rather than dumps (#22): metrics as tables, the card rendered, the
+    # raw JSON behind a link.
+    fieldsets = [
+        (None, {"fields": ["name", "created_at", "algorithm", "data_source", "sha256",
+                           "features"]}),
+        ("Guardrail", {"fields": ["guardrail"]}),
+        ("Held-out quality (walk-forward)", {"fields": ["held_out", "quality_charts", "folds",
+                                                        "candidates", "calibration"]}),
+        ("The registered model (refit on all rows)", {"fields": [
+            "refit", "threshold", "label_threshold", "horizon_s", "percentile",
+            ("train_start", "train_end"), ("test_start", "test_end")]}),
+        ("Model card", {"fields": ["card"]}),
+        ("Raw data", {"fields": ["raw_metrics", "baseline_params"]}),
+    ]
+    readonly_fields = ["created_at", "features", "guardrail", "held_out", "quality_charts",
+                       "folds", "candidates", "calibration", "refit", "card", "raw_metrics"]
     actions = ["promote", "rollback_previous"]
     action_form = PromotionActionForm
 
@@ -83,7 +103,55 @@ class ModelVersionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Model card")
     def card(self, obj: ModelVersion) -> str:
-        return format_html('<pre style="white-space: pre-wrap">{}</pre>', obj.model_card)
+        if not obj.model_card.strip():
+            return "no model card"
+        # Safe to mark: the renderer escapes every line before adding its fixed tags.
+        return mark_safe(f'<div class="model-card">{markdown.render(obj.model_card)}</div>')
+
+    @admin.display(description="features")
+    def features(self, obj: ModelVersion) -> str:
+        names = list(obj.feature_names or [])
+        return f"{len(names)}: {', '.join(map(str, names))}"
+
+    @admin.display(description="verdict")
+    def guardrail(self, obj: ModelVersion) -> str:
+        return model_metrics.guardrail_html(obj.metrics or {})
+
+    @admin.display(description="held-out figures")
+    def held_out(self, obj: ModelVersion) -> str:
+        return model_metrics.held_out_html(obj.metrics or {})
+
+    @admin.display(description="walk-forward folds")
+    def folds(self, obj: ModelVersion) -> str:
+        return model_metrics.folds_html(obj.metrics or {})
+
+    @admin.display(description="candidates")
+    def candidates(self, obj: ModelVersion) -> str:
+        return model_metrics.candidates_html(obj.metrics or {})
+
+    @admin.display(description="calibration")
+    def calibration(self, obj: ModelVersion) -> str:
+        return model_metrics.calibration_html(obj.metrics or {})
+
+    @admin.display(description="refit")
+    def refit(self, obj: ModelVersion) -> str:
+        return model_metrics.refit_html(obj.metrics or {})
+
+    @admin.display(description="metrics")
+    def raw_metrics(self, obj: ModelVersion) -> str:
+        return format_html('<a href="{}" id="raw-metrics">the raw metrics (JSON)</a>',
+                           reverse("admin:predictions_modelversion_metrics", args=[obj.pk]))
+
+    def get_urls(self):
+        return [path("<int:pk>/metrics.json", self.admin_site.admin_view(self.metrics_view),
+                     name="predictions_modelversion_metrics")] + super().get_urls()
+
+    def metrics_view(self, request: HttpRequest, pk: int) -> JsonResponse:
+        """Every number training recorded for the version, as stored."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        version = get_object_or_404(ModelVersion.objects.only("metrics"), pk=pk)
+        return JsonResponse(version.metrics, json_dumps_params={"indent": 1})
 
     def _say(self, request: HttpRequest, version: ModelVersion, promotion: Promotion) -> None:
         if promotion.forced:

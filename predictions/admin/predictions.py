@@ -17,6 +17,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
 from predictions.admin.config import ReadOnlyAdmin
+from predictions.admin.layout import clipped
 from predictions.models import ModelVersion, Prediction, PredictionOutcome
 from predictions.selectors import prediction_products
 
@@ -97,9 +98,10 @@ def _outcome(obj: Prediction):
 
 @admin.register(Prediction)
 class PredictionAdmin(ReadOnlyAdmin):
-    list_display = ["event_ts", "product_id", "variant", "served_score", "label",
-                    "shadow_variant", "shadow", "realized_label", "forward_vol",
-                    "model_version"]
+    # Columns chosen to fit 1400 px: variants by their short key, the shadow's variant and
+    # score in one cell, a long version name cut with its full name in the title.
+    list_display = ["event_ts", "product_id", "served_variant", "served_score", "label",
+                    "shadow", "realized_label", "forward_vol", "version"]
     # Time ranges are fixed choices (no query); products come from an index walk.
     list_filter = [("event_ts", admin.DateFieldListFilter), ProductFilter, "variant",
                    OutcomeFilter, "label"]
@@ -123,13 +125,21 @@ class PredictionAdmin(ReadOnlyAdmin):
             return qs.only(*LIST_FIELDS)
         return qs.defer(*ModelVersion.blobs("model_version__"))
 
+    @admin.display(description="variant", ordering=None)
+    def served_variant(self, obj: Prediction) -> str:
+        return obj.variant
+
     @admin.display(description="score")
     def served_score(self, obj: Prediction) -> str:
         return _round(obj.score)
 
     @admin.display(description="shadow score")
     def shadow(self, obj: Prediction) -> str:
-        return _round(obj.shadow_score)
+        return f"{obj.shadow_variant} {_round(obj.shadow_score)}"
+
+    @admin.display(description="model version")
+    def version(self, obj: Prediction) -> str:
+        return clipped(obj.model_version.name if obj.model_version_id else "—")
 
     @admin.display(description="realized label")
     def realized_label(self, obj: Prediction) -> str:

@@ -103,13 +103,17 @@ predict = extend_schema(
                 "Errors name the row, the field and the reason.",
 )
 
-health = extend_schema(responses={200: OpenApiTypes.OBJECT},
+# The probes and the version are open: `auth=[]` leaves security out of their operations,
+# so Swagger draws no lock on them (a staff session only adds detail to /ready).
+health = extend_schema(responses={200: OpenApiTypes.OBJECT}, auth=[],
                        summary="Liveness: the process answers")
 
-ready = extend_schema(responses={200: ReadySerializer, 503: ReadySerializer},
-                      summary="Readiness: database, model (sha256 verified) and Kafka broker")
+ready = extend_schema(responses={200: ReadySerializer, 503: ReadySerializer}, auth=[],
+                      summary="Readiness: database, model (sha256 verified) and Kafka broker",
+                      description="Open. The per-check details are added for a staff session "
+                                  "or `Authorization: Bearer <METRICS_TOKEN>`.")
 
-version = extend_schema(responses={200: VersionSerializer},
+version = extend_schema(responses={200: VersionSerializer}, auth=[],
                         summary="The variant and model version being served")
 
 latest_prediction = extend_schema(

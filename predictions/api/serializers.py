@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from predictions.models import VARIANT_CHOICES, Prediction
 
 
+# Named "Predict": with COMPONENT_SPLIT_REQUEST drf-spectacular appends "Request" to a request
+# component, and the class name alone gave "PredictRequestRequest".
+@extend_schema_serializer(component_name="Predict")
 class PredictRequestSerializer(serializers.Serializer):
     rows = serializers.ListField(
         child=serializers.DictField(child=serializers.FloatField()),
@@ -86,9 +90,12 @@ class VersionSerializer(serializers.Serializer):
 
 class ServedAtSerializer(serializers.Serializer):
     at = serializers.DateTimeField()
-    model_variant = serializers.ChoiceField(choices=VARIANT_CHOICES, source="variant")
+    model_variant = serializers.ChoiceField(
+        choices=VARIANT_CHOICES, source="variant", allow_null=True,
+        help_text="null when no model version existed at that time (nothing could serve).")
     model_version = serializers.CharField(allow_null=True, source="model_version.name",
-                                          default=None)
+                                          default=None,
+                                          help_text="null before the first model version.")
     config_version = serializers.IntegerField()
     since = serializers.DateTimeField(allow_null=True,
                                       help_text="When this became live; null before the first "

@@ -3,6 +3,7 @@ function, and answer; their OpenAPI description lives in predictions.api.schema.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -148,15 +149,23 @@ class ServedAtView(APIView):
         return Response(ServedAtSerializer(served).data)
 
 
+# A date-time whose "+hh:mm" offset arrived as " hh:mm": a query string decodes an unencoded
+# "+" to a space, and clients often send it unencoded.
+_DECODED_PLUS = re.compile(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d(?::?\d\d)?)$")
+
+
 def _when(params: Any, name: str) -> datetime | None:
-    """An ISO-8601 query parameter as an aware datetime (naive ones are UTC), or None."""
+    """An ISO-8601 query parameter as an aware datetime (naive ones are UTC), or None. An
+    offset's "+" decoded to a space is read back as the "+" it was."""
     raw = params.get(name)
     if not raw:
         return None
+    raw = _DECODED_PLUS.sub(r"\1+\2", raw.strip())
     try:
         when = parse_datetime(raw)
     except ValueError:  # well-formed but impossible, e.g. month 13
         when = None
     if when is None:
-        raise ValidationError({name: ["not an ISO-8601 date-time"]})
+        raise ValidationError({name: ["not an ISO-8601 date-time, e.g. 2026-12-07T12:00:00Z "
+                                      "(send a '+' offset as %2B)"]})
     return timezone.make_aware(when, UTC) if timezone.is_naive(when) else when

@@ -113,7 +113,7 @@ def test_after_an_operator_returns_to_ml_old_drift_reports_do_not_fire_again(mod
 
 def test_the_slo_page_shows_the_latest_auto_rollback(client, staff_user, model_version):
     client.force_login(staff_user)
-    assert "It has never rolled back" in client.get("/slo/").content.decode()
+    assert "It has never rolled back on its own" in client.get("/slo/").content.decode()
     policy(auto_rollback_drift_reports=3, drift_share_threshold=0.5)
     drift_reports([0.8, 0.8, 0.8])
     auto_rollback_run()

@@ -30,8 +30,8 @@ def test_the_admin_index_shows_the_overview_with_its_pictures(client, staff_user
         start = page.index(f'id="{chart}"')
         assert "<svg" in page[start:start + 400]
     assert "BTC-USD: served score" in page and "Live PR-AUC per variant" in page
-    assert "drift share 0.60" in page and "drift found" in page
-    assert "Predict API availability" in page and "never rolled back" in page
+    assert "60.0 % of features drifted" in page and "drift found" in page
+    assert "Predict API availability" in page and "it has never rolled back on its own" in page
     assert "test setup" in page  # the last configuration change
     assert "http://" not in page.split('id="operations-overview"')[1].split("</svg>")[0] \
         .replace("http://www.w3.org", "")  # nothing fetched from elsewhere
@@ -50,6 +50,7 @@ def test_the_overview_is_available_as_json(client, staff_user, live_data, model_
     assert body["drift"]["share_drifted"] == 0.6
     assert {s["key"] for s in body["slos"]} >= {"api_availability"}
     assert body["auto_rollback"] == {"enabled": False, "latest": None}
+    assert body["manual_rollback"] is None
     assert body["recent_changes"][0]["source"] == "promote"
     assert len(body["series"]["scores"]["points"]) == 150
     assert body["series"]["scores"]["spikes"] and len(body["series"]["drift_share"]) == 3

@@ -129,3 +129,13 @@ def test_the_slo_page_and_its_json_are_for_staff(client, db):
     for url in ("/slo/", "/slo/?format=json"):
         response = client.get(url)
         assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_an_slo_without_events_draws_no_data_rather_than_a_target_line(db):
+    from monitoring.slo_page import slo_charts, slo_page_build
+    from predictions.config import current_config
+
+    charts = slo_charts(slo_page_build(config=current_config(), window_key="1h"))
+    for svg in charts["drift_freshness"].values():
+        assert "no data" in svg
+        assert "target 99.00%" not in svg

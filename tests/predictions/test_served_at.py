@@ -21,7 +21,8 @@ def test_the_timeline_answers_before_the_first_change_at_a_change_and_between(
         model_version, trained):
     first = ConfigAuditEntry.objects.get()
     before = service_config_at(at=first.at - timedelta(seconds=1))
-    assert (before.variant, before.model_version, before.since) == ("ml", None, None)
+    # no version existed yet: nothing served, so no variant either (#22)
+    assert (before.variant, before.model_version, before.since) == (None, None, None)
     assert before.config_version == first.config_version - 1
     at_first = service_config_at(at=first.at)
     assert (at_first.variant, at_first.model_version) == ("ml", model_version)
@@ -52,6 +53,7 @@ def test_the_api_answers_which_version_served_at_a_past_time(api_client, model_v
     earlier = api_client.get("/api/v1/served-at",
                              {"at": (first.at - timedelta(hours=1)).isoformat()}).json()
     assert earlier["model_version"] is None and earlier["since"] is None
+    assert earlier["model_variant"] is None  # no variant without a version (#22)
     assert api_client.get("/api/v1/served-at").status_code == 400
     assert api_client.get("/api/v1/served-at", {"at": "yesterday"}).status_code == 400
 

@@ -36,6 +36,8 @@ __all__ = ["pr_curve_svg", "reliability_svg", "line_chart_svg", "histogram_svg",
            "step_histogram_svg", "bin_shares", "esc"]
 
 UNIT = Scale(0.0, 1.0, 0.0, 1.0)
+# A time chart with a single instant shows it in the middle of ten minutes.
+SINGLE_TIME_HALF_WIDTH = 300.0
 
 
 def _unit_frame(x_label: str, y_label: str) -> list[str]:
@@ -114,8 +116,10 @@ def line_chart_svg(series: Mapping[str, Sequence[Point]], *, title: str, x_label
     clean = {name: finite(points) for name, points in series.items()}
     xs = [x for pts in clean.values() for x, _ in pts] + [x for v in marks.values() for x in v]
     ys = [y for pts in clean.values() for _, y in pts]
-    scale = Scale(*span(xs, pad=0.0 if len(set(xs)) > 1 else 0.05), *span(ys, y_range))
-    x_ticks = (time_ticks if x_is_time else nice_ticks)(scale.x0, scale.x1)
+    scale = Scale(*span(xs, pad=0.0, flat_width=SINGLE_TIME_HALF_WIDTH if x_is_time else None),
+                  *span(ys, y_range))
+    # an empty chart has no x values to label (not the 1970 epoch or 0..1)
+    x_ticks = (time_ticks if x_is_time else nice_ticks)(scale.x0, scale.x1) if xs else []
     x_fmt = time_formatter(scale.x0, scale.x1) if x_is_time else fmt_number
     body = frame(scale, x_label=x_label, y_label=y_label, x_ticks=x_ticks,
                  y_ticks=nice_ticks(scale.y0, scale.y1), x_fmt=x_fmt)

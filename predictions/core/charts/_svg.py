@@ -62,25 +62,27 @@ class Scale:
 
 
 def span(values: Sequence[float], fixed: tuple[float, float] | None = None,
-         pad: float = 0.05) -> tuple[float, float]:
-    """A non-empty range covering the values (or the fixed one), a little padded."""
+         pad: float = 0.05, flat_width: float | None = None) -> tuple[float, float]:
+    """A non-empty range covering the values (or the fixed one), a little padded. A single
+    value sits in the middle of ±`flat_width` (default: 10 % of it, or 1 for zero); a time
+    axis passes minutes here, since 10 % of an epoch second is years."""
     if fixed is not None and fixed[1] > fixed[0]:
         return float(fixed[0]), float(fixed[1])
     if not values:
         return 0.0, 1.0
     lo, hi = min(values), max(values)
     if hi <= lo:
-        width = abs(lo) * 0.1 or 1.0
+        width = flat_width or abs(lo) * 0.1 or 1.0
         return lo - width, hi + width
     extra = (hi - lo) * pad
     return lo - extra, hi + extra
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """Round-number ticks (1, 2, 2.5, 5 × 10^k) inside [lo, hi]."""
+    """Round-number ticks (1, 2, 2.5, 5 × 10^k) inside [lo, hi]: at most count + 1 of them."""
     raw = (hi - lo) / max(count, 1)
-    if not raw > 0 or not math.isfinite(raw):
-        return [lo]
+    if not raw > 0 or not math.isfinite(raw) or not math.isfinite(lo):
+        return [lo] if math.isfinite(lo) else []
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
     first = math.ceil(lo / step - 1e-9) * step
@@ -92,11 +94,27 @@ _TIME_STEPS = [1, 5, 10, 15, 30, 60, 300, 600, 900, 1800, 3600, 7200, 10800, 216
 
 
 def time_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """Ticks on whole seconds/minutes/hours/days (UTC) for epoch-second axes."""
+    """Ticks on whole seconds/minutes/hours/days (UTC) for epoch-second axes: at most
+    count + 1 of them, however wide the range (beyond a week the step is whole weeks)."""
     raw = (hi - lo) / max(count, 1)
-    step = next((s for s in _TIME_STEPS if s >= raw), _TIME_STEPS[-1])
+    if not raw > 0 or not math.isfinite(raw):
+        return []
+    step = next((s for s in _TIME_STEPS if s >= raw), None)
+    if step is None:
+        step = math.ceil(raw / _TIME_STEPS[-1]) * _TIME_STEPS[-1]
     first = math.ceil(lo / step) * step
     return [first + i * step for i in range(int((hi - first) // step) + 1)]
+
+
+def _label_x(x: float, text: str) -> tuple[float, str]:
+    """Where a tick label sits and how it is anchored: centred under its tick, unless that
+    would cut it at the edge of the picture (the last time label lost its final digit)."""
+    half = 3.5 * len(text)  # ~7 px per character at font-size 12
+    if x + half > WIDTH - 2:
+        return WIDTH - 2, "end"
+    if x - half < 2:
+        return 2, "start"
+    return x, "middle"
 
 
 def fmt_number(value: float) -> str:
@@ -124,8 +142,11 @@ def frame(scale: Scale, *, x_label: str, y_label: str, x_ticks: list[float],
     out.append("</g>")
     out.append(f'<path d="M{LEFT} {top}V{bottom}H{WIDTH - RIGHT}" fill="none" stroke="#333"/>')
     out.append(f'<g {FONT} fill="#333">')
-    out += [f'<text x="{_n(scale.px(x))}" y="{bottom + 16}" text-anchor="middle">'
-            f"{esc(x_fmt(x))}</text>" for x in x_ticks]
+    for x in x_ticks:
+        label = x_fmt(x)
+        lx, anchor = _label_x(scale.px(x), label)
+        out.append(f'<text x="{_n(lx)}" y="{bottom + 16}" text-anchor="{anchor}">'
+                   f"{esc(label)}</text>")
     out += [f'<text x="{LEFT - 6}" y="{_n(scale.py(y) + 4)}" text-anchor="end">'
             f"{esc(fmt_number(y))}</text>" for y in y_ticks]
     out.append(f'<text x="{(LEFT + WIDTH - RIGHT) / 2}" y="{HEIGHT - 12}" '
