@@ -365,6 +365,8 @@ LABEL_MATURE_RUN_SECONDS = env_float("LABEL_MATURE_RUN_SECONDS", 20.0)
 # --- Backtests (docs/backtest.md) --------------------------------------------------------------
 # Time block the bootstrap resamples whole (neighbouring ticks are not independent), seconds.
 BACKTEST_BLOCK_SECONDS = env_int("BACKTEST_BLOCK_SECONDS", 3600)
+# Window of the admin's "Backtest on live history" action: the last this many days.
+BACKTEST_WINDOW_DAYS = env_float("BACKTEST_WINDOW_DAYS", 7.0)
 # Block resamples per interval (95 %), and the seed that makes an interval reproducible.
 BACKTEST_BOOTSTRAP_RESAMPLES = env_int("BACKTEST_BOOTSTRAP_RESAMPLES", 1000)
 BACKTEST_SEED = env_int("BACKTEST_SEED", 0)

@@ -4,15 +4,19 @@ come back as messages; every write goes through predictions.services."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.html import format_html
 
 from predictions.admin.config import ReadOnlyAdmin
-from predictions.admin_charts import model_quality_html
-from predictions.models import ModelVersion, ServiceConfig
+from predictions.admin_charts import backtest_html, model_quality_html
+from predictions.models import Backtest, ModelVersion, ServiceConfig
 from predictions.services import (
     PROMOTE_PERMISSION,
     ConfigError,
@@ -36,8 +40,8 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     list_display = ["name", "created_at", "algorithm", "is_active", "prevalence", "ml_pr_auc",
                     "baseline_pr_auc", "ml_brier", "baseline_brier"]
     exclude = ["artifact", "reference_sample", "model_card"]
-    readonly_fields = ["card", "quality_charts"]
-    actions = ["promote", "rollback_previous"]
+    readonly_fields = ["card", "quality_charts", "latest_backtest"]
+    actions = ["promote", "rollback_previous", "backtest_live"]
     action_form = PromotionActionForm
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
@@ -80,6 +84,11 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     @admin.display(description="Model quality")
     def quality_charts(self, obj: ModelVersion) -> str:
         return model_quality_html(obj)
+
+    @admin.display(description="Backtest on live history")
+    def latest_backtest(self, obj: ModelVersion) -> str:
+        return backtest_html(Backtest.objects.filter(model_version=obj)
+                             .select_related("model_version").first())
 
     @admin.display(description="Model card")
     def card(self, obj: ModelVersion) -> str:
@@ -125,3 +134,19 @@ class ModelVersionAdmin(ReadOnlyAdmin):
             self.message_user(request, f"Refused: {exc}", messages.ERROR)
             return
         self._say(request, promotion.config.active_model_version, promotion)
+
+    @admin.action(description="Backtest on live history (the last days served)",
+                  permissions=["promote"])
+    def backtest_live(self, request: HttpRequest, queryset) -> None:
+        """Queue one backtest per selected version on the default queue; each stores its row,
+        shown on the version's page."""
+        from predictions.tasks import backtest_run
+
+        until = timezone.now()
+        since = until - timedelta(days=settings.BACKTEST_WINDOW_DAYS)
+        for version in queryset.defer(*ModelVersion.blobs()):
+            backtest_run.delay(version.pk, since.isoformat(), until.isoformat(), None,
+                               request.user.pk)
+            self.message_user(request, f"Backtest of {version} on {since:%Y-%m-%d %H:%M} → "
+                                       f"{until:%Y-%m-%d %H:%M} UTC queued; its result appears "
+                                       f"on the version's page.", messages.INFO)
