@@ -5,9 +5,9 @@ and the baseline (the rule's score stored on the row), on the same rows.
 Steps of `backtest_run`:
 1. load the candidate as serving does (sha256 check, skops with trusted types, never pickle);
 2. refuse when the window's rows of the current feature set lack a feature it needs;
-3. stream the rows through a server-side cursor (PostgreSQL; page by page elsewhere), the
-   features extracted by the database, scoring each page: memory holds one page of features
-   and, per row, only its scores, thresholds, label, hour and product (about 50 bytes);
+3. stream the rows (binary COPY on PostgreSQL, a cursor elsewhere), the features extracted
+   by the database, scoring each page: memory holds one page of features and, per row, only
+   its scores, thresholds, label, time and product (about 60 bytes);
 4. compare overall, per product and per day (`core.backtest.compare`).
 """
 
@@ -96,18 +96,40 @@ def _json(text: str) -> dict:
 
 
 def _select(names: list[str]) -> tuple[str, list[str]]:
-    """Columns: hour-able epoch seconds, product, both variants' scores and thresholds, the
-    label, then each named feature as a float (extracted by the database)."""
-    if connection.vendor == "postgresql":
-        epoch = "extract(epoch FROM p.event_ts)::float8"
-        feature, keys = "(p.features ->> %s)::float8", list(names)
-    else:
-        epoch = "(julianday(p.event_ts) - 2440587.5) * 86400.0"
-        feature = "CAST(json_extract(p.features, %s) AS REAL)"
-        keys = ['$."' + name.replace('"', '\\"') + '"' for name in names]
+    """Columns (SQLite, read row by row): epoch seconds, product, served variant, both
+    variants' scores and thresholds, the label, then each named feature as a float."""
+    epoch = "(julianday(p.event_ts) - 2440587.5) * 86400.0"
+    feature = "CAST(json_extract(p.features, %s) AS REAL)"
+    keys = ['$."' + name.replace('"', '\\"') + '"' for name in names]
     columns = [epoch, "p.product_id", "p.variant", "p.score", "p.threshold", "p.shadow_variant",
                "p.shadow_score", "p.shadow_threshold", "o.realized_label"]
     return ", ".join(columns + [feature] * len(names)), keys
+
+
+# PostgreSQL sends the rows by binary COPY with every column fixed-width and never null, so a
+# page of rows is one numpy structured array: no text formatting on the server, no parsing or
+# Python object per value here. Each field is preceded by its length (COPY's binary format).
+_FIXED = [("ts", ">f8"), ("product", ">i4"), ("served_base", "u1"), ("score", ">f8"),
+          ("threshold", ">f8"), ("shadow", ">f8"), ("shadow_t", ">f8"), ("label", "u1")]
+_COPY_HEADER = 19  # signature (11), flags (4), header extension length (4)
+_COPY_TRAILER = b"\xff\xff"
+
+
+def _binary_layout(width: int) -> np.dtype:
+    fields: list[tuple[str, str]] = [("fields", ">i2")]
+    for name, kind in _FIXED + [(f"x{i}", ">f8") for i in range(width)]:
+        fields += [(f"len_{name}", ">i4"), (name, kind)]
+    return np.dtype(fields)
+
+
+def _binary_select(names: list[str], products: list[str]) -> tuple[str, list[Any]]:
+    nan = "'NaN'::float8"
+    columns = ["extract(epoch FROM p.event_ts)::float8",
+               "coalesce(array_position(%s::text[], p.product_id::text), 0)",
+               f"p.variant = '{BASELINE}'", "p.score", "p.threshold", "p.shadow_score",
+               f"coalesce(p.shadow_threshold, {nan})", "o.realized_label"]
+    columns += [f"coalesce((p.features ->> %s)::float8, {nan})"] * len(names)
+    return ", ".join(columns), [products, *names]
 
 
 class Columns:
@@ -116,35 +138,45 @@ class Columns:
 
     def __init__(self, rows: int) -> None:
         self.n = 0
-        self.hour = np.empty(rows, np.int64)
+        self.second = np.empty(rows, np.int64)  # event time, whole epoch seconds
         self.y = np.empty(rows, bool)
         self.product = np.empty(rows, np.int16)
-        self.products: dict[str, int] = {}
+        self.products: dict[str, int] = {}  # name → code (0: none of them)
         self.p = {name: np.empty(rows) for name in (CANDIDATE, CHAMPION, BASELINE)}
         self.t = {name: np.empty(rows) for name in (CHAMPION, BASELINE)}
 
-    def add(self, page: list[tuple], scorer: MLScorer, width: int) -> None:
+    def add_rows(self, page: list[tuple], scorer: MLScorer, width: int) -> None:
+        """A page of row tuples (SQLite's cursor)."""
         cols = list(zip(*page))
-        at = slice(self.n, self.n + len(page))
+        codes = np.array([self.products.setdefault(p, len(self.products) + 1)
+                          for p in cols[1]], np.int16)
+        shadow_t = np.array([np.nan if v is None else v for v in cols[7]], float)
+        self.add(scorer, ts=np.asarray(cols[0], float), product=codes,
+                 served_base=np.asarray(cols[2], object) == BASELINE,
+                 score=np.asarray(cols[3], float), threshold=np.asarray(cols[4], float),
+                 shadow=np.asarray(cols[6], float), shadow_t=shadow_t,
+                 label=np.asarray(cols[8], bool),
+                 X=np.asarray(cols[9:9 + width], dtype=float).T)
+
+    def add(self, scorer: MLScorer, *, ts, product, served_base, score, threshold, shadow,
+            shadow_t, label, X) -> None:
+        at = slice(self.n, self.n + len(ts))
         if at.stop > len(self.y):
             raise BacktestRefused("rows arrived while the backtest read them; run it again "
                                   "with an --until in the past")
-        self.hour[at] = (np.asarray(cols[0], float) // 1).astype(np.int64)
-        self.product[at] = [self.products.setdefault(p, len(self.products)) for p in cols[1]]
-        served_is_base = np.asarray(cols[2], object) == BASELINE
-        score, threshold = np.asarray(cols[3], float), np.asarray(cols[4], float)
-        shadow, shadow_t = np.asarray(cols[6], float), np.asarray(cols[7], float)
-        self.y[at] = np.asarray(cols[8], bool)
-        X = np.asarray(cols[9:9 + width], dtype=float).T
-        self.p[CANDIDATE][at] = scorer.score(np.ascontiguousarray(X))
+        self.second[at] = np.floor(np.asarray(ts, dtype=np.float64)).astype(np.int64)
+        self.product[at] = product
+        served_base = np.asarray(served_base, bool)
+        self.y[at] = label
+        self.p[CANDIDATE][at] = scorer.score(np.ascontiguousarray(X, dtype=np.float64))
         self.p[CHAMPION][at], self.t[CHAMPION][at] = score, threshold
-        self.p[BASELINE][at] = np.where(served_is_base, score, shadow)
-        self.t[BASELINE][at] = np.where(served_is_base, threshold, shadow_t)
+        self.p[BASELINE][at] = np.where(served_base, score, shadow)
+        self.t[BASELINE][at] = np.where(served_base, threshold, shadow_t)
         self.n = at.stop
 
     def rows(self, candidate_threshold: float, block_seconds: int) -> Rows:
         n = self.n
-        return Rows(y=self.y[:n], block=self.hour[:n] // block_seconds,
+        return Rows(y=self.y[:n], block=self.second[:n] // block_seconds,
                     variants={CANDIDATE: (self.p[CANDIDATE][:n], candidate_threshold),
                               CHAMPION: (self.p[CHAMPION][:n], self.t[CHAMPION][:n]),
                               BASELINE: (self.p[BASELINE][:n], self.t[BASELINE][:n])})
@@ -152,23 +184,69 @@ class Columns:
 
 def _stream(version: ModelVersion, window: Window, columns: Columns, scorer: MLScorer,
             progress: Callable[[int], None]) -> None:
-    """Read and score the window's rows page by page (one server-side cursor on PostgreSQL,
-    inside a transaction so nothing is materialized on the server)."""
-    select, keys = _select(list(version.feature_names))
+    """Read and score the window's rows page by page: by binary COPY on PostgreSQL, through a
+    cursor elsewhere (SQLite, demo volumes)."""
+    names = list(version.feature_names)
     where, params = window.where()
-    page_rows = settings.BACKTEST_PAGE_ROWS
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL statement_timeout = 0")
-        cursor = connection.chunked_cursor()
-        try:
-            cursor.execute(f"SELECT {select} {where}", keys + params)
-            while page := cursor.fetchmany(page_rows):
-                columns.add(page, scorer, len(keys))
-                progress(len(page))
-        finally:
-            cursor.close()
+    if connection.vendor == "postgresql":
+        _stream_copy(names, where, params, columns, scorer, progress)
+        return
+    select, keys = _select(names)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {select} {where}", keys + params)
+        while page := cursor.fetchmany(settings.BACKTEST_PAGE_ROWS):
+            columns.add_rows(page, scorer, len(names))
+            progress(len(page))
+
+
+def _stream_copy(names: list[str], where: str, params: list[Any], columns: Columns,
+                 scorer: MLScorer, progress: Callable[[int], None]) -> None:
+    """Binary COPY of the rows, cut into pages of whole rows as the bytes arrive."""
+    from predictions.selectors import prediction_products
+
+    products = prediction_products()
+    columns.products = {name: i + 1 for i, name in enumerate(products)}
+    layout = _binary_layout(len(names))
+    select, select_params = _binary_select(names, products)
+    page_bytes = settings.BACKTEST_PAGE_ROWS * layout.itemsize
+    buffer = bytearray()
+    started = False
+
+    def flush(rows: int) -> None:
+        page = np.frombuffer(bytes(buffer[:rows * layout.itemsize]), dtype=layout)
+        del buffer[:rows * layout.itemsize]
+        columns.add(scorer, ts=page["ts"], product=page["product"].astype(np.int16),
+                    served_base=page["served_base"], score=page["score"],
+                    threshold=page["threshold"], shadow=page["shadow"],
+                    shadow_t=page["shadow_t"], label=page["label"].astype(bool),
+                    X=np.stack([page[f"x{i}"] for i in range(len(names))], axis=1))
+        progress(rows)
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL statement_timeout = 0")  # a backtest reads for a while
+        sql = f"COPY (SELECT {select} {where}) TO STDOUT (FORMAT binary)"
+        with cursor.cursor.copy(_bind(cursor, sql, select_params + params)) as copy:
+            for chunk in copy:
+                buffer += chunk
+                if not started and len(buffer) >= _COPY_HEADER:
+                    del buffer[:_COPY_HEADER]
+                    started = True
+                if started and len(buffer) >= page_bytes:
+                    flush(len(buffer) // layout.itemsize)
+    if buffer[-2:] == _COPY_TRAILER:
+        del buffer[-2:]
+    if len(buffer) % layout.itemsize:
+        raise BacktestRefused("the database sent a row of an unexpected shape (a null?)")
+    if buffer:
+        flush(len(buffer) // layout.itemsize)
+
+
+def _bind(cursor, sql: str, params: list[Any]) -> str:
+    """The statement with its parameters bound client-side (COPY takes no parameters)."""
+    from psycopg import ClientCursor
+
+    with ClientCursor(cursor.cursor.connection) as client:
+        return client.mogrify(sql, params)
 
 
 def _section(rows: Rows) -> dict[str, Any]:
@@ -188,9 +266,8 @@ def backtest_run(*, version: ModelVersion, window: Window,
         on_total(total)
     columns = Columns(total)
     _stream(version, window, columns, scorer, progress or (lambda n: None))
-    rows = columns.rows(version.threshold, 1)
     block = settings.BACKTEST_BLOCK_SECONDS
-    rows = Rows(y=rows.y, block=rows.block // block, variants=rows.variants)
+    rows = columns.rows(version.threshold, block)
     report: dict[str, Any] = {
         "model_version": version.name, "feature_set": FEATURE_SET_VERSION,
         "since": window.since.isoformat(), "until": window.until.isoformat(),
@@ -200,8 +277,10 @@ def backtest_run(*, version: ModelVersion, window: Window,
         "curves": curves(rows, (CANDIDATE, CHAMPION)),
     }
     for name, code in sorted(columns.products.items()):
-        report["products"][name] = _section(rows.subset(columns.product[:columns.n] == code))
-    days = columns.hour[:columns.n] // 86400
+        mask = columns.product[:columns.n] == code
+        if mask.any():
+            report["products"][name] = _section(rows.subset(mask))
+    days = columns.second[:columns.n] // 86400
     for day in np.unique(days).tolist():
         label = datetime.fromtimestamp(day * 86400, tz=UTC).strftime("%Y-%m-%d")
         report["days"][label] = _section(rows.subset(days == day))
