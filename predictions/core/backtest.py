@@ -177,3 +177,24 @@ def curves(rows: Rows, names: tuple[str, ...]) -> dict[str, Any]:
     return {"pr_curves": {n: pr_curve(rows.y, rows.variants[n][0]) for n in names},
             "reliability": {n: reliability(rows.y, rows.variants[n][0]) for n in names},
             "prevalence": float(np.mean(rows.y)) if len(rows.y) else None}
+
+
+NOT_ENOUGH = "Not enough evidence"
+
+
+def live_verdict(intervals: dict[str, Interval], *, rows: int, min_rows: int,
+                 blocks: int) -> str:
+    """What the live difference (ML − baseline) supports: "Not enough evidence" with too few
+    rows or blocks, or when both intervals hold zero; otherwise which variant each separated
+    metric favours (PR-AUC higher is better, Brier lower)."""
+    if rows < min_rows:
+        return f"{NOT_ENOUGH} ({rows} matured rows, fewer than {min_rows})"
+    if blocks < 2:
+        return f"{NOT_ENOUGH} ({blocks} time block: nothing to resample)"
+    said = []
+    pr, brier = intervals["pr_auc"], intervals["brier"]
+    if not pr.spans_zero:
+        said.append(f"PR-AUC {'ML' if pr.low > 0 else 'baseline'} better")
+    if not brier.spans_zero:
+        said.append(f"Brier {'ML' if brier.high < 0 else 'baseline'} better")
+    return "; ".join(said) if said else f"{NOT_ENOUGH} (both intervals hold zero)"
