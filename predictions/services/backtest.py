@@ -161,9 +161,8 @@ class Columns:
     def add(self, scorer: MLScorer, *, ts, product, served_base, score, threshold, shadow,
             shadow_t, label, X) -> None:
         at = slice(self.n, self.n + len(ts))
-        if at.stop > len(self.y):
-            raise BacktestRefused("rows arrived while the backtest read them; run it again "
-                                  "with an --until in the past")
+        if at.stop > len(self.y):  # rows matured since they were counted
+            self._grow(max(at.stop, int(len(self.y) * 1.25)))
         self.second[at] = np.floor(np.asarray(ts, dtype=np.float64)).astype(np.int64)
         self.product[at] = product
         served_base = np.asarray(served_base, bool)
@@ -173,6 +172,12 @@ class Columns:
         self.p[BASELINE][at] = np.where(served_base, score, shadow)
         self.t[BASELINE][at] = np.where(served_base, threshold, shadow_t)
         self.n = at.stop
+
+    def _grow(self, size: int) -> None:
+        for name in ("second", "y", "product"):
+            setattr(self, name, np.resize(getattr(self, name), size))
+        self.p = {k: np.resize(v, size) for k, v in self.p.items()}
+        self.t = {k: np.resize(v, size) for k, v in self.t.items()}
 
     def rows(self, candidate_threshold: float, block_seconds: int) -> Rows:
         n = self.n

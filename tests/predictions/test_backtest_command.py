@@ -103,3 +103,15 @@ def test_a_candidate_needing_a_feature_the_rows_lack_is_refused_by_name(
 def test_a_window_without_rows_is_refused(tmp_path, model_version, history):
     with pytest.raises(CommandError, match="no matured rows"):
         backtest(tmp_path, model_version, "--until", "2020-01-01T00:00:00")
+
+
+def test_rows_that_matured_after_the_count_are_taken_in_too(model_version, feature_frame_sim):
+    from predictions.services.backtest import Columns
+
+    X = feature_frame_sim.X[:5]
+    columns = Columns(2)  # counted 2, then 5 arrive
+    ones = np.ones(5)
+    columns.add(load_version(model_version.pk).ml, ts=np.arange(5.0), product=ones,
+                served_base=np.zeros(5, bool), score=ones / 2, threshold=ones / 2,
+                shadow=ones / 3, shadow_t=ones / 2, label=np.ones(5, bool), X=X)
+    assert columns.n == 5 and columns.rows(0.5, 3600).y.tolist() == [True] * 5
