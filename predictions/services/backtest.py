@@ -293,22 +293,33 @@ def backtest_run(*, version: ModelVersion, window: Window,
     return report
 
 
+def _row_fields(version: ModelVersion, window: Window, actor: Any, actor_name: str) -> dict:
+    return {"model_version": version, "since": window.since, "until": window.until,
+            "product_id": window.product or "",
+            "actor": actor if getattr(actor, "pk", None) else None,
+            "actor_name": actor_name or str(actor or "system")}
+
+
+def backtest_refuse(*, version: ModelVersion, window: Window, error: str, actor: Any = None,
+                    actor_name: str = "", seconds: float = 0.0) -> Backtest:
+    """Store a backtest that could not be run, with the reason (shown on the version's page)."""
+    return Backtest.objects.create(**_row_fields(version, window, actor, actor_name),
+                                   status=Backtest.REFUSED, error=error, seconds=seconds)
+
+
 def backtest_create(*, version: ModelVersion, window: Window, actor: Any = None,
                     actor_name: str = "", progress: Callable[[int], None] | None = None,
                     on_total: Callable[[int], None] | None = None) -> Backtest:
     """Run the backtest and store it as a `Backtest` row: the report, or why it was refused
     (stored too, so whoever asked from the admin sees the reason)."""
-    fields: dict[str, Any] = {
-        "model_version": version, "since": window.since, "until": window.until,
-        "product_id": window.product or "", "actor": actor if getattr(actor, "pk", None) else None,
-        "actor_name": actor_name or str(actor or "system")}
     started = time.monotonic()
     try:
         report = backtest_run(version=version, window=window, progress=progress,
                               on_total=on_total)
     except BacktestRefused as exc:
-        return Backtest.objects.create(**fields, status=Backtest.REFUSED, error=str(exc),
-                                       seconds=time.monotonic() - started)
-    return Backtest.objects.create(**fields, status=Backtest.OK, rows=report["rows"],
+        return backtest_refuse(version=version, window=window, error=str(exc), actor=actor,
+                               actor_name=actor_name, seconds=time.monotonic() - started)
+    return Backtest.objects.create(**_row_fields(version, window, actor, actor_name),
+                                   status=Backtest.OK, rows=report["rows"],
                                    spikes=report["spikes"], report=report,
                                    seconds=report["seconds"])
