@@ -17,8 +17,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from drift.models import DriftReport
 from monitoring.selectors import prediction_age_seconds
+from predictions.core.backtest import NOT_ENOUGH
 from predictions.models import ConfigAuditEntry, ServiceConfig, StreamLease, StreamOffset
-from predictions.selectors import prediction_live_performance
+from predictions.selectors import live_paired_interval, prediction_live_performance
 
 
 class DatabaseCollector:
@@ -115,7 +116,7 @@ def _auto_rollback_families() -> Iterator[GaugeMetricFamily | CounterMetricFamil
 # per process (a day of matured rows is too many to read on every scrape).
 LIVE_WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(days=1)}
 LIVE_CACHE_SECONDS = 60.0
-_live_cache: dict[str, object] = {"at": -1e9, "value": None}
+_live_cache: dict[str, object] = {"at": -1e9, "value": None, "intervals": None}
 
 
 def live_performance_windows() -> dict[str, dict[str, dict]]:
@@ -125,12 +126,20 @@ def live_performance_windows() -> dict[str, dict[str, dict]]:
         now = timezone.now()
         _live_cache["value"] = {key: prediction_live_performance(since=now - span)
                                 for key, span in LIVE_WINDOWS.items()}
+        _live_cache["intervals"] = {key: live_paired_interval(since=now - span, now=now)
+                                    for key, span in LIVE_WINDOWS.items()}
         _live_cache["at"] = time.monotonic()
     return _live_cache["value"]  # type: ignore[return-value]
 
 
+def live_intervals_windows() -> dict[str, dict]:
+    """{window: ML − baseline with its paired interval}, cached with the live figures."""
+    live_performance_windows()
+    return _live_cache["intervals"]  # type: ignore[return-value]
+
+
 def forget_live_cache() -> None:
-    _live_cache.update(at=-1e9, value=None)
+    _live_cache.update(at=-1e9, value=None, intervals=None)
 
 
 def _live_families() -> Iterator[GaugeMetricFamily]:
@@ -150,3 +159,25 @@ def _live_families() -> Iterator[GaugeMetricFamily]:
                 if value is not None:
                     family.add_metric([variant, window], float(value))
     yield from families.values()
+    yield from _live_difference_families()
+
+
+def _live_difference_families() -> Iterator[GaugeMetricFamily]:
+    """ML − baseline per metric and window with its paired block-bootstrap interval, and
+    whether the interval is evidence (not "Not enough evidence")."""
+    difference = GaugeMetricFamily(
+        "volatility_live_difference", "Live ML − baseline difference (bound=diff) and its "
+        "95 % paired block-bootstrap interval (bound=low, high).",
+        labels=["metric", "bound", "window"])
+    evidence = GaugeMetricFamily(
+        "volatility_live_difference_evidence", "1 when the live interval separates the "
+        "variants on enough rows, 0 for \"Not enough evidence\".", labels=["window"])
+    for window, live in live_intervals_windows().items():
+        for metric in ("pr_auc", "brier"):
+            for bound in ("diff", "low", "high"):
+                value = live[metric][bound]
+                if value is not None:
+                    difference.add_metric([metric, bound, window], float(value))
+        evidence.add_metric([window], 0.0 if live["verdict"].startswith(NOT_ENOUGH) else 1.0)
+    yield difference
+    yield evidence

@@ -22,9 +22,11 @@ from predictions.models import ServiceConfig
 from predictions.selectors import (
     ConfigChange,
     ConsumerState,
+    LiveInterval,
     ScoreSeries,
     config_changes_recent,
     config_manual_rollback_latest,
+    live_paired_interval,
     prediction_live_performance,
     prediction_live_series,
     prediction_score_series,
@@ -88,6 +90,7 @@ class Overview(TypedDict):
     at: str
     serving: Serving
     live: dict[str, dict[str, LiveFigures]]
+    live_intervals: dict[str, LiveInterval]  # ML − baseline per window, with its interval
     drift: DriftLatest | None
     slos: list[SloNow]
     consumer: ConsumerState
@@ -144,6 +147,8 @@ def overview_data(*, now: datetime | None = None) -> Overview:
         serving=serving_now(now, config),
         live={key: prediction_live_performance(since=now - span, now=now)
               for key, span in LIVE_WINDOWS.items()},
+        live_intervals={key: live_paired_interval(since=now - span, now=now)
+                        for key, span in LIVE_WINDOWS.items()},
         drift=drift_latest(),
         slos=slos_now(),
         consumer=stream_consumer_state(now=now),

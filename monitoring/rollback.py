@@ -21,7 +21,7 @@ from monitoring.burn import TIERS, WINDOW_MINUTES, burn_rate
 from monitoring.selectors import slo_minute_sums
 from predictions.core.scorers import BASELINE, ML
 from predictions.models import ConfigAuditEntry, ServiceConfig
-from predictions.selectors import prediction_live_performance
+from predictions.selectors import live_paired_interval
 from predictions.services import service_config_update
 
 log = logging.getLogger(__name__)
@@ -65,22 +65,24 @@ def drift_trigger(config: ServiceConfig) -> Trigger:
 
 
 def pr_auc_trigger(config: ServiceConfig, now: datetime) -> Trigger:
-    """ML's live PR-AUC is below the shadow baseline's by ≥ the margin over ≥ M matured rows."""
+    """ML's live PR-AUC is below the shadow baseline's by at least the margin, beyond doubt:
+    over ≥ M matured rows, the whole paired block-bootstrap interval of ML − baseline lies at
+    or below −margin (`live_paired_interval`). A point estimate past the margin with an
+    interval reaching back over it does not fire."""
     m, margin = config.auto_rollback_min_rows, config.auto_rollback_pr_auc_margin
     minutes = config.auto_rollback_window_minutes
     if m == 0:
         return Trigger("live_pr_auc", False, "live PR-AUC trigger off")
-    live = prediction_live_performance(since=now - timedelta(minutes=minutes))
-    ml, base = live[ML], live[BASELINE]
-    rows = min(int(ml["n"] or 0), int(base["n"] or 0))
-    if ml["pr_auc"] is None or base["pr_auc"] is None:
+    live = live_paired_interval(since=now - timedelta(minutes=minutes), now=now)
+    rows, pr = live["rows"], live["pr_auc"]
+    if pr["diff"] is None:
         return Trigger("live_pr_auc", False, f"live PR-AUC undefined over {rows} matured rows")
-    gap = float(base["pr_auc"]) - float(ml["pr_auc"])
-    fired = rows >= m and gap >= margin
+    fired = rows >= m and pr["high"] is not None and pr["high"] <= -margin
+    interval = "n/a" if pr["low"] is None else f"[95 % {pr['low']:.4f}, {pr['high']:.4f}]"
     return Trigger("live_pr_auc", fired,
-                   f"live PR-AUC ml {ml['pr_auc']:.4f} vs baseline {base['pr_auc']:.4f} "
-                   f"(gap {gap:.4f}, margin {margin:.4f}) over {rows} matured rows in "
-                   f"{minutes} min (need {m})")
+                   f"live PR-AUC ml − baseline {pr['diff']:.4f} {interval} over "
+                   f"{live['blocks']} blocks (fires when the interval lies wholly at or below "
+                   f"−{margin:.4f}) over {rows} matured rows in {minutes} min (need {m})")
 
 
 def fast_burn_trigger(config: ServiceConfig, now: datetime) -> Trigger:

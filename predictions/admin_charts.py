@@ -77,3 +77,49 @@ def model_quality_html(version: Any) -> SafeString:
     return mark_safe(  # built from escaped labels and formatted numbers only
         f'<div class="model-quality" style="display: flex; flex-wrap: wrap; gap: 16px">'
         f"{cells}</div>")
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    return "—" if not isinstance(value, (int, float)) else f"{value:.{digits}f}"
+
+
+def backtest_html(backtest: Any) -> SafeString:
+    """A version's latest backtest: its window and rows, every variant's figures, the paired
+    intervals (candidate − champion) and the PR curves and reliability diagrams of candidate
+    and champion on the same rows; or why it was refused; or that there is none yet."""
+    if backtest is None:
+        return format_html("<p>{}</p>", "No backtest yet: use the action “Backtest on live "
+                                        "history”.")
+    head = format_html("<p>{} by {} on {}, window {} → {}{}: {} matured rows, {} spikes.</p>",
+                       f"{backtest.created_at:%Y-%m-%d %H:%M} UTC", backtest.actor_name,
+                       backtest.model_version, f"{backtest.since:%Y-%m-%d %H:%M}",
+                       f"{backtest.until:%Y-%m-%d %H:%M}",
+                       f" ({backtest.product_id})" if backtest.product_id else "",
+                       backtest.rows, backtest.spikes)
+    if backtest.status != "ok":
+        return format_html("{}<p><strong>Refused:</strong> {}</p>", head, backtest.error)
+    overall = backtest.report.get("overall") or {}
+    rows = "".join(
+        format_html("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    name, fig.get("n"), _fmt(fig.get("pr_auc")), _fmt(fig.get("brier")),
+                    _fmt(fig.get("precision"), 3), _fmt(fig.get("recall"), 3))
+        for name, fig in (overall.get("figures") or {}).items())
+    intervals = "".join(
+        format_html("<li>candidate − champion {}: {} [95 % {}, {}]</li>", name,
+                    _fmt(iv.get("diff")), _fmt(iv.get("low")), _fmt(iv.get("high")))
+        for name, iv in (overall.get("intervals") or {}).items())
+    curves = backtest.report.get("curves") or {}
+    pictures = []
+    if curves.get("pr_curves"):
+        pictures.append(pr_curve_svg(curves["pr_curves"], curves.get("prevalence"),
+                                     "PR curve on live history"))
+    if curves.get("reliability"):
+        pictures.append(reliability_svg(curves["reliability"], "Reliability on live history"))
+    cells = "".join(f'<div style="flex: 0 1 640px; min-width: 320px">{svg}</div>'
+                    for svg in pictures)
+    return mark_safe(  # built from format_html pieces and the chart module's escaped SVG
+        f'{head}<table class="backtest"><tr><th>variant</th><th>rows</th><th>PR-AUC</th>'
+        f"<th>Brier</th><th>precision</th><th>recall</th></tr>{rows}</table>"
+        f"<ul>{intervals}</ul>"
+        f'<div class="backtest-charts" style="display: flex; flex-wrap: wrap; gap: 16px">'
+        f"{cells}</div>")

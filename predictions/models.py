@@ -219,6 +219,11 @@ class Prediction(models.Model):
     mid = models.FloatField(null=True, blank=True, help_text="Mid price of the tick.")
     shadow_threshold = models.FloatField(null=True, blank=True,
                                          help_text="Decision threshold of the shadow variant.")
+    # A database default: adding the column is a catalogue change on PostgreSQL, no rewrite.
+    feature_set = models.CharField(
+        max_length=16, blank=True, default="", db_default="",
+        help_text="Version of the feature definitions the row was computed with "
+                  "(core.features.FEATURE_SET_VERSION); empty for rows older than it.")
 
     class Meta:
         ordering = ["-event_ts", "-id"]
@@ -500,3 +505,42 @@ class StreamLease(models.Model):
     def slot_partitions(partitions: list[int], slot: int, slots: int) -> list[int]:
         """The partitions a slot owns, in order."""
         return [p for p in sorted(partitions) if p % slots == slot]
+
+
+class Backtest(models.Model):
+    """A model version re-scored on the stream we served (services.backtest): the window, its
+    rows, every variant's figures and the paired intervals, who asked and when."""
+
+    OK, REFUSED = "ok", "refused"
+
+    # Indexed: a version's latest backtest (its admin page, the promotion's evidence).
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE,
+                                      related_name="backtests")
+    created_at = models.DateTimeField(auto_now_add=True)
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+    product_id = models.CharField(max_length=32, blank=True, help_text="Empty: every product.")
+    status = models.CharField(max_length=16, choices=[(OK, "ok"), (REFUSED, "refused")])
+    error = models.TextField(blank=True, help_text="Why the backtest was refused.")
+    rows = models.PositiveIntegerField(default=0, help_text="Matured rows compared.")
+    spikes = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=dict, help_text="Figures, intervals, curves: "
+                                                      "services.backtest.backtest_run.")
+    # Indexed (a foreign key): SET NULL when a user is deleted.
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                              on_delete=models.SET_NULL, related_name="+")
+    actor_name = models.CharField(max_length=150)
+    seconds = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"backtest of {self.model_version} at {self.created_at:%Y-%m-%d %H:%M} ({self.status})"
+
+    def interval(self, name: str) -> dict | None:
+        """The overall paired interval of `name` (pr_auc, brier), candidate − champion."""
+        return (self.report.get("overall") or {}).get("intervals", {}).get(name)
+
+    def figures(self, variant: str) -> dict:
+        return (self.report.get("overall") or {}).get("figures", {}).get(variant) or {}

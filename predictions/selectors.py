@@ -6,11 +6,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypedDict
 
+import numpy as np
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from predictions.core.score_buckets import Counts, LiveFigures, unpack
+from predictions.core.backtest import BlockCounts, Interval, live_verdict, paired_bootstrap
+from predictions.core.score_buckets import SCORE_BUCKETS, Counts, LiveFigures, unpack
 from predictions.core.scorers import BASELINE, ML
 from predictions.models import (
     ConfigAuditEntry,
@@ -79,6 +81,8 @@ def model_version_latest() -> ModelVersion | None:
 
 # Fewer matured rows than this behind a live figure and it is shown as "too few rows".
 LIVE_MIN_ROWS = 200
+# A live interval rests on at least this many time blocks (shorter blocks in a short window).
+LIVE_MIN_BLOCKS = 12
 
 
 def _floor(at: datetime, seconds: int) -> datetime:
@@ -177,6 +181,81 @@ def live_counts(*, since: datetime | None = None, until: datetime | None = None,
     for variant, c in counts.items():
         c.neg, c.pos = unpack(blobs[variant])
     return counts
+
+
+class LiveInterval(TypedDict):
+    """ML − baseline on a window's matured rows: each difference with its paired hour-block
+    bootstrap interval, and the verdict an operator may act on."""
+
+    rows: int
+    blocks: int
+    pr_auc: dict[str, float | None]  # diff, low, high
+    brier: dict[str, float | None]
+    verdict: str
+
+
+def live_blocks(*, since: datetime, until: datetime | None = None, now: datetime | None = None,
+                block_seconds: int = 3600) -> tuple[int, dict[str, BlockCounts]]:
+    """Each variant's rollup counts per time block of the window (a rollup row coarser than a
+    block, an hour or a day, is a block of its own): what a paired block resample needs."""
+    rows_by_block: dict[tuple[int, str], list] = {}
+    parts = live_window_parts(since=since, until=until, now=now or timezone.now())
+    if block_seconds < 3600:  # blocks finer than an hour: the minute rows of the whole window
+        parts = [(LiveMinute, "minute", _floor(since, 60), until and _floor(until, 60))]
+    for model, field, lo, hi in parts:
+        rows = model.objects.filter(**{f"{field}__gte": lo})
+        if hi is not None:
+            rows = rows.filter(**{f"{field}__lt": hi})
+        for at, variant, brier_sum, buckets in rows.order_by().values_list(
+                field, "variant", "brier_sum", "buckets"):
+            block = int(at.timestamp()) // block_seconds
+            rows_by_block.setdefault((block, variant), []).append((brier_sum, buckets))
+    blocks = sorted({block for block, _ in rows_by_block})
+    out: dict[str, BlockCounts] = {}
+    for variant in (ML, BASELINE):
+        neg = np.zeros((len(blocks), SCORE_BUCKETS), np.int64)
+        pos = np.zeros((len(blocks), SCORE_BUCKETS), np.int64)
+        brier = np.zeros(len(blocks))
+        for i, block in enumerate(blocks):
+            parts = rows_by_block.get((block, variant), [])
+            neg[i], pos[i] = unpack([b for _, b in parts])
+            brier[i] = sum(s for s, _ in parts)
+        out[variant] = BlockCounts(neg=neg, pos=pos, brier_sum=brier)
+    return len(blocks), out
+
+
+def live_paired_interval(*, since: datetime, until: datetime | None = None,
+                         now: datetime | None = None) -> LiveInterval:
+    """The live PR-AUC and Brier differences ML − baseline with their 95 % paired hour-block
+    bootstrap intervals (BACKTEST_BOOTSTRAP_RESAMPLES, BACKTEST_SEED), from the rollups.
+
+    The verdict is "Not enough evidence" when the rows are fewer than LIVE_MIN_ROWS or both
+    intervals hold zero; otherwise it names the metric(s) the interval separates. Blocks are an
+    hour (BACKTEST_BLOCK_SECONDS), shorter in a window of fewer than LIVE_MIN_BLOCKS hours (in
+    the auto-rollback's hour, 5 minutes), never shorter than a minute row."""
+    now = now or timezone.now()
+    span = ((until or now) - since).total_seconds()
+    block = int(max(60, min(settings.BACKTEST_BLOCK_SECONDS,
+                            span // LIVE_MIN_BLOCKS // 60 * 60)))
+    n_blocks, counts = live_blocks(since=since, until=until, now=now, block_seconds=block)
+    ml, base = counts[ML], counts[BASELINE]
+    rows = int(min(ml.rows.sum(), base.rows.sum())) if n_blocks else 0
+    bounds = paired_bootstrap(ml, base, resamples=settings.BACKTEST_BOOTSTRAP_RESAMPLES,
+                              seed=settings.BACKTEST_SEED) if rows else \
+        {"pr_auc": (None, None), "brier": (None, None)}
+    point = {}
+    for name, variant_counts in (("ml", ml), ("baseline", base)):
+        total = Counts(neg=variant_counts.neg.sum(axis=0), pos=variant_counts.pos.sum(axis=0),
+                       brier_sum=float(variant_counts.brier_sum.sum()))
+        point[name] = total.figures(LIVE_MIN_ROWS)
+    intervals = {}
+    for metric in ("pr_auc", "brier"):
+        a, b = point["ml"][metric], point["baseline"][metric]
+        intervals[metric] = Interval(None if a is None or b is None else a - b, *bounds[metric])
+    return LiveInterval(rows=rows, blocks=n_blocks,
+                        pr_auc=intervals["pr_auc"].as_dict(), brier=intervals["brier"].as_dict(),
+                        verdict=live_verdict(intervals, rows=rows, min_rows=LIVE_MIN_ROWS,
+                                             blocks=n_blocks))
 
 
 def prediction_live_performance(*, since: datetime | None = None,

@@ -108,3 +108,29 @@ def labels_mature() -> int:
     from predictions.services import prediction_labels_mature
 
     return prediction_labels_mature()
+
+
+@shared_task(ignore_result=False)
+def backtest_run(version_id: int, since: str, until: str, product: str | None = None,
+                 actor_id: int | None = None) -> int:
+    """Admin: backtest a version on the served stream's window (default queue) and store the
+    `Backtest` row, refused or not. Returns its id."""
+    from celery.exceptions import SoftTimeLimitExceeded
+    from django.contrib.auth import get_user_model
+    from django.utils.dateparse import parse_datetime
+
+    from predictions.models import ModelVersion
+    from predictions.services.backtest import Window, backtest_create, backtest_refuse
+
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    window = Window(since=parse_datetime(since), until=parse_datetime(until), product=product)
+    version = ModelVersion.objects.get(pk=version_id)
+    try:
+        backtest = backtest_create(version=version, window=window, actor=actor,
+                                   actor_name=str(actor or "admin"))
+    except SoftTimeLimitExceeded:  # the operator sees why on the version's page
+        backtest = backtest_refuse(
+            version=version, window=window, actor=actor, actor_name=str(actor or "admin"),
+            error=f"it took longer than CELERY_TASK_SOFT_TIME_LIMIT "
+                  f"({settings.CELERY_TASK_SOFT_TIME_LIMIT} s); run manage.py backtest instead")
+    return backtest.pk

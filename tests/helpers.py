@@ -543,3 +543,40 @@ def use_fresh_topics(settings, address: str) -> None:
     settings.KAFKA_TOPIC_PREDICTIONS = f"predictions.{suffix}"
     settings.KAFKA_CONSUMER_GROUP = f"volsite-test-{suffix}"
     ensure_topics()
+
+
+def served_history(version, X, names, labels, *, scores=None, start=None, step_s: float = 1.0,
+                   products=("BTC-USD",), feature_set: str | None = None,
+                   topic: str = "served") -> list[Prediction]:
+    """Matured prediction rows as the stream stores them: each row's features, the version's
+    ML score as served (or `scores`), the baseline's shadow score, the feature set, and a
+    realized label; one row every `step_s` seconds from `start`, products in turn."""
+    from datetime import timedelta
+
+    import numpy as np
+    from django.utils import timezone
+
+    from predictions.core.features import FEATURE_SET_VERSION
+    from predictions.models import PredictionOutcome
+    from predictions.serving import load_version
+
+    loaded = load_version(version.pk)
+    X = np.asarray(X, dtype=float)
+    served = loaded.ml.score(X) if scores is None else np.asarray(scores, dtype=float)
+    shadow = loaded.baseline.score(X)
+    start = start or timezone.now() - timedelta(seconds=step_s * (len(X) + 1))
+    rows = [Prediction(
+        product_id=products[i % len(products)], event_ts=start + timedelta(seconds=i * step_s),
+        features=dict(zip(names, map(float, X[i]))), variant="ml", score=float(served[i]),
+        label=bool(served[i] >= version.threshold), threshold=version.threshold,
+        shadow_variant="baseline", shadow_score=float(shadow[i]),
+        shadow_threshold=loaded.baseline.threshold, model_version=version, topic=topic,
+        partition=0, offset=i, mid=100.0,
+        feature_set=FEATURE_SET_VERSION if feature_set is None else feature_set)
+        for i in range(len(X))]
+    created = Prediction.objects.bulk_create(rows, batch_size=2000)
+    PredictionOutcome.objects.bulk_create(
+        (PredictionOutcome(prediction=row, realized_label=bool(y), forward_rv=0.001,
+                           matured_at=timezone.now()) for row, y in zip(created, labels)),
+        batch_size=2000)
+    return created

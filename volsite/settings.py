@@ -365,6 +365,21 @@ LABEL_MATURE_WRITE_ROWS = env_int("LABEL_MATURE_WRITE_ROWS", 5000)
 # backlog after a worker outage clears in a few runs rather than 20,000 rows per interval).
 LABEL_MATURE_RUN_SECONDS = env_float("LABEL_MATURE_RUN_SECONDS", 20.0)
 
+# --- Backtests (docs/backtest.md) --------------------------------------------------------------
+# Time block the bootstrap resamples whole (neighbouring ticks are not independent), seconds.
+BACKTEST_BLOCK_SECONDS = env_int("BACKTEST_BLOCK_SECONDS", 3600)
+# Window of the admin's "Backtest on live history" action: the last this many days.
+BACKTEST_WINDOW_DAYS = env_float("BACKTEST_WINDOW_DAYS", 7.0)
+# Block resamples per interval (95 %), and the seed that makes an interval reproducible.
+BACKTEST_BOOTSTRAP_RESAMPLES = env_int("BACKTEST_BOOTSTRAP_RESAMPLES", 1000)
+BACKTEST_SEED = env_int("BACKTEST_SEED", 0)
+# Rows per fetch of the backtest's server-side cursor (the memory of one page of features).
+BACKTEST_PAGE_ROWS = env_int("BACKTEST_PAGE_ROWS", 50_000)
+# A backtest is evidence for a promotion when it holds at least this many matured rows and
+# spikes; otherwise the training-time walk-forward guardrail decides alone.
+BACKTEST_MIN_ROWS = env_int("BACKTEST_MIN_ROWS", 10_000)
+BACKTEST_MIN_SPIKES = env_int("BACKTEST_MIN_SPIKES", 200)
+
 # --- Simulator and ingest ----------------------------------------------------------------------
 # What `make run` feeds into Kafka: simulate | replay (TICK_REPLAY_FILES) | coinbase (live).
 TICK_SOURCE = env_str("TICK_SOURCE", "simulate")

@@ -4,21 +4,25 @@ come back as messages; every write goes through predictions.services."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from predictions.admin import model_metrics
 from predictions.admin.config import ReadOnlyAdmin
-from predictions.admin_charts import model_quality_html
+from predictions.admin_charts import backtest_html, model_quality_html
 from predictions.core import markdown
-from predictions.models import ModelVersion, ServiceConfig
+from predictions.models import Backtest, ModelVersion, ServiceConfig
 from predictions.services import (
     PROMOTE_PERMISSION,
     ConfigError,
@@ -52,12 +56,14 @@ class ModelVersionAdmin(ReadOnlyAdmin):
         ("The registered model (refit on all rows)", {"fields": [
             "refit", "threshold", "label_threshold", "horizon_s", "percentile",
             ("train_start", "train_end"), ("test_start", "test_end")]}),
+        ("Backtest on live history", {"fields": ["latest_backtest"]}),
         ("Model card", {"fields": ["card"]}),
         ("Raw data", {"fields": ["raw_metrics", "baseline_params"]}),
     ]
     readonly_fields = ["created_at", "features", "guardrail", "held_out", "quality_charts",
-                       "folds", "candidates", "calibration", "refit", "card", "raw_metrics"]
-    actions = ["promote", "rollback_previous"]
+                       "folds", "candidates", "calibration", "refit", "card", "raw_metrics",
+                       "latest_backtest"]
+    actions = ["promote", "rollback_previous", "backtest_live"]
     action_form = PromotionActionForm
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
@@ -100,6 +106,11 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     @admin.display(description="Model quality")
     def quality_charts(self, obj: ModelVersion) -> str:
         return model_quality_html(obj)
+
+    @admin.display(description="Backtest on live history")
+    def latest_backtest(self, obj: ModelVersion) -> str:
+        return backtest_html(Backtest.objects.filter(model_version=obj)
+                             .select_related("model_version").first())
 
     @admin.display(description="Model card")
     def card(self, obj: ModelVersion) -> str:
@@ -193,3 +204,19 @@ class ModelVersionAdmin(ReadOnlyAdmin):
             self.message_user(request, f"Refused: {exc}", messages.ERROR)
             return
         self._say(request, promotion.config.active_model_version, promotion)
+
+    @admin.action(description="Backtest on live history (the last days served)",
+                  permissions=["promote"])
+    def backtest_live(self, request: HttpRequest, queryset) -> None:
+        """Queue one backtest per selected version on the default queue; each stores its row,
+        shown on the version's page."""
+        from predictions.tasks import backtest_run
+
+        until = timezone.now()
+        since = until - timedelta(days=settings.BACKTEST_WINDOW_DAYS)
+        for version in queryset.defer(*ModelVersion.blobs()):
+            backtest_run.delay(version.pk, since.isoformat(), until.isoformat(), None,
+                               request.user.pk)
+            self.message_user(request, f"Backtest of {version} on {since:%Y-%m-%d %H:%M} → "
+                                       f"{until:%Y-%m-%d %H:%M} UTC queued; its result appears "
+                                       f"on the version's page.", messages.INFO)

@@ -39,6 +39,9 @@ PER_WINDOW = (
 VOL_UNIT_S = 60.0  # log_vol is volatility per minute
 VOL_FLOOR = 1e-6  # keeps log_vol finite in a window without a mid move
 MIN_SEEN_S = 1.0  # rates are per second over at least this much time
+# The feature definitions' version, stored on every prediction row: change it with any change
+# of what a feature means, so a backtest never scores rows of another definition.
+FEATURE_SET_VERSION = "f1"
 
 
 def feature_names(windows: Sequence[int]) -> list[str]:

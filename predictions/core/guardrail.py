@@ -29,3 +29,42 @@ def ml_beats_baseline(metrics: dict[str, Any]) -> tuple[bool, str]:
     lost = [name for name, bad in (("PR-AUC", ml_pr <= base_pr), ("Brier", ml_brier >= base_brier))
             if bad]
     return False, f"ML does not beat the baseline on {' and '.join(lost)}: {numbers}"
+
+
+def backtest_refuses_ml(*, rows: int, spikes: int, figures: dict[str, Any],
+                        intervals: dict[str, Any], min_rows: int, min_spikes: int
+                        ) -> tuple[bool | None, str]:
+    """What a backtest on live history says about serving the candidate's ML variant:
+
+    - (None, why) when it is not enough evidence (fewer than `min_rows` matured rows or
+      `min_spikes` spikes): the walk-forward guardrail decides alone;
+    - (True, why) when the candidate is worse than the champion beyond the interval: its
+      PR-AUC interval (candidate − champion) lies wholly below 0, or its Brier interval wholly
+      above 0;
+    - (False, why) otherwise (then the walk-forward guardrail decides).
+    """
+    if rows < min_rows or spikes < min_spikes:
+        return None, (f"backtest on {rows} matured rows and {spikes} spikes is not enough "
+                      f"evidence (needs {min_rows} rows and {min_spikes} spikes)")
+    cand, champ = figures.get("candidate") or {}, figures.get("champion") or {}
+    pr, brier = intervals.get("pr_auc") or {}, intervals.get("brier") or {}
+
+    def quoted(name: str, key: str, iv: dict) -> str:
+        return (f"{name} candidate {_f(cand.get(key))} vs champion {_f(champ.get(key))}, "
+                f"difference {_f(iv.get('diff'))} [95 % {_f(iv.get('low'))}, "
+                f"{_f(iv.get('high'))}]")
+
+    worse = []
+    if pr.get("high") is not None and pr["high"] < 0:
+        worse.append(quoted("PR-AUC", "pr_auc", pr))
+    if brier.get("low") is not None and brier["low"] > 0:
+        worse.append(quoted("Brier", "brier", brier))
+    where = f"on {rows} matured rows of live history ({spikes} spikes)"
+    if worse:
+        return True, f"the candidate is worse than the champion {where}: {'; '.join(worse)}"
+    return False, (f"the backtest {where} does not show the candidate worse than the "
+                   f"champion: {quoted('PR-AUC', 'pr_auc', pr)}; {quoted('Brier', 'brier', brier)}")
+
+
+def _f(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):.4f}"

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
 from predictions.config import forget_config
-from predictions.core.guardrail import ml_beats_baseline
+from predictions.core.guardrail import backtest_refuses_ml, ml_beats_baseline
 from predictions.core.scorers import ML, VARIANTS
-from predictions.models import ConfigAuditEntry, ModelVersion, ServiceConfig
+from predictions.models import Backtest, ConfigAuditEntry, ModelVersion, ServiceConfig
 
 EDITABLE_FIELDS = frozenset(
     {
@@ -73,14 +74,33 @@ def actor_may_promote(actor: Any) -> bool:
     return bool(actor.has_perm(PROMOTE_PERMISSION))
 
 
+def ml_guardrail(version: ModelVersion) -> tuple[bool, str]:
+    """May the version's ML variant serve? Its latest backtest on live history refuses it
+    when, with enough rows and spikes, the candidate is worse than the champion beyond the
+    interval; otherwise the training-time walk-forward guardrail decides."""
+    backtest = (Backtest.objects.filter(model_version=version, status=Backtest.OK)
+                .order_by("-created_at", "-id").first())
+    if backtest is None:
+        return ml_beats_baseline(version.metrics or {})
+    overall = backtest.report.get("overall") or {}
+    refused, because = backtest_refuses_ml(
+        rows=backtest.rows, spikes=backtest.spikes, figures=overall.get("figures") or {},
+        intervals=overall.get("intervals") or {}, min_rows=settings.BACKTEST_MIN_ROWS,
+        min_spikes=settings.BACKTEST_MIN_SPIKES)
+    if refused:
+        return False, because
+    serves_ml, why = ml_beats_baseline(version.metrics or {})
+    return serves_ml, f"{why}; {because}"
+
+
 def ml_serving_check(*, version: ModelVersion | None, force_reason: str = "",
                      actor: Any = None) -> str:
-    """Refuse (PromotionRefused) to serve ML with a version whose held-out metrics do not beat
-    the baseline's (`core.guardrail.ml_beats_baseline`, the one rule), unless a superuser
+    """Refuse (PromotionRefused) to serve ML with a version the guardrail refuses
+    (`ml_guardrail`: its backtest, then its held-out metrics; the one rule), unless a superuser
     forces it with a written reason. Returns the text the audit entry keeps."""
     if version is None:
         return ""
-    beats, why = ml_beats_baseline(version.metrics or {})
+    beats, why = ml_guardrail(version)
     if beats:
         return f"guardrail: {why}"
     if not force_reason.strip():

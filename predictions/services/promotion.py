@@ -2,7 +2,8 @@
 
 A user needs the promote permission (checked here, not only in the admin, so a crafted request
 or another entry point is refused too). ML serves only when the guardrail
-(`core.guardrail.ml_beats_baseline`) says the version beat the baseline on held-out data; a
+(`services.config.ml_guardrail`: the version's backtest on live history when it is enough
+evidence, then `core.guardrail.ml_beats_baseline` on held-out data) allows it; a
 superuser may force ML with a written reason, which the audit entry keeps.
 """
 
@@ -13,7 +14,6 @@ from typing import Any
 
 from django.db import transaction
 
-from predictions.core.guardrail import ml_beats_baseline
 from predictions.core.scorers import BASELINE, ML
 from predictions.models import ConfigAuditEntry, ModelVersion, ServiceConfig
 from predictions.services.config import (
@@ -23,6 +23,7 @@ from predictions.services.config import (
     _config_write,
     _validate,
     actor_may_promote,
+    ml_guardrail,
     ml_serving_check,
     model_version_problem,
 )
@@ -52,7 +53,7 @@ def model_version_activate(*, version: ModelVersion, actor: Any = None, actor_na
     if not actor_may_promote(actor):
         raise PromotionForbidden(f"{actor} may not promote model versions: it needs the "
                                  "permission “Can promote a model version”")
-    serves_ml, why = ml_beats_baseline(version.metrics or {})
+    serves_ml, why = ml_guardrail(version)
     forced = False
     if force_ml and not serves_ml:
         why = ml_serving_check(version=version, force_reason=force_reason, actor=actor)

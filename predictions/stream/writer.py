@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from kafka.structs import TopicPartition
 
 from monitoring import metrics
+from predictions.core.features import FEATURE_SET_VERSION
 from predictions.models import (
     Fenced,
     LabelPending,
@@ -222,6 +223,7 @@ def prediction_objects(batch: ScoredBatch) -> list[Prediction]:
             model_version_id=batch.model_version_id, topic=batch.topic,
             partition=batch.partition, offset=t.offsets[i], tick_index=t.tick_index[i],
             mid=t.mids[i], shadow_threshold=batch.shadow_threshold,
+            feature_set=FEATURE_SET_VERSION,
         )
         for i in range(len(t))
     ]

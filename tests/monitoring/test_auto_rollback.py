@@ -4,14 +4,12 @@ the numbers in its reason, is counted on /metrics, and never switches back to ML
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from django_celery_beat.models import PeriodicTask
-from sklearn.metrics import average_precision_score
 
-from monitoring.rollback import auto_rollback_run, drift_trigger, fast_burn_trigger, pr_auc_trigger
+from monitoring.rollback import auto_rollback_run, drift_trigger, fast_burn_trigger
 from predictions.models import ConfigAuditEntry, ServiceConfig
-from tests.helpers import availability_minutes, drift_reports, matured_rows, sample, scrape
+from tests.helpers import availability_minutes, drift_reports, sample, scrape
 
 pytestmark = pytest.mark.django_db
 
@@ -23,16 +21,6 @@ def policy(**fields) -> ServiceConfig:
               "auto_rollback_min_rows": 0, "auto_rollback_on_fast_burn": False, **fields}
     ServiceConfig.objects.filter(pk=1).update(**values)
     return ServiceConfig.load()
-
-
-def live_rows(model_version, n: int = 400):
-    """ML ranks worse than the baseline: the baseline is perfect, ML partly shuffled."""
-    rng = np.random.default_rng(5)
-    y = rng.random(n) < 0.2
-    base = np.where(y, 0.8, 0.2)
-    ml = np.where(rng.random(n) < 0.5, rng.random(n), base)
-    matured_rows(model_version, ml, base, y)
-    return average_precision_score(y, base) - average_precision_score(y, ml)
 
 
 def test_the_policy_is_off_by_default_and_scheduled_from_beat(model_version):
@@ -53,20 +41,6 @@ def test_drift_fires_after_n_consecutive_reports_at_or_above_the_share(
     drift_reports(shares[:-3] if len(shares) > 3 else [])
     drift_reports(shares[-3:])
     assert drift_trigger(config).fired is fires
-
-
-def test_live_pr_auc_fires_at_the_margin_over_enough_rows_and_not_just_below(model_version):
-    gap = live_rows(model_version, n=400)
-    assert gap > 0.05
-    from django.utils import timezone
-
-    now = timezone.now()
-    assert pr_auc_trigger(policy(auto_rollback_min_rows=400, auto_rollback_pr_auc_margin=gap
-                                 - 1e-9), now).fired
-    assert not pr_auc_trigger(policy(auto_rollback_min_rows=400,
-                                     auto_rollback_pr_auc_margin=gap + 1e-3), now).fired
-    assert not pr_auc_trigger(policy(auto_rollback_min_rows=401,
-                                     auto_rollback_pr_auc_margin=gap - 1e-9), now).fired
 
 
 def test_the_fast_burn_fires_at_14_4_times_the_budget_and_not_just_below(model_version):

@@ -10,6 +10,7 @@ import numpy as np
 import orjson
 import pytest
 
+from predictions.core.features import FEATURE_SET_VERSION
 from predictions.models import LabelPending, Prediction
 from predictions.stream.batches import ScoredBatch, TickColumns
 from predictions.stream.copy_encoding import COPY_COLUMNS, copy_rows, copy_text, features_json
@@ -59,6 +60,7 @@ def test_copy_rows_are_one_line_per_tick_with_every_column():
     assert record["label"] == "t" and dict(zip(COPY_COLUMNS, first))["label"] == "f"
     assert record["threshold"] == "0.3"  # a numpy float is written as a number, not its repr
     assert float(record["shadow_score"]) == 0.25 and record["offset"] == "101"
+    assert record["feature_set"] == FEATURE_SET_VERSION  # a backtest never mixes definitions
 
 
 @pytest.mark.django_db
