@@ -6,7 +6,7 @@ last minutes, log-volatility reverts over about 5 minutes), so a window of 15 mi
 looks like a reference drawn across 8 hours. With Evidently's fixed Wasserstein threshold
 (0.1 standard deviations) every 15-minute window of the simulator, fresh or warm, reported
 dataset drift against a model trained on that same simulator. The calibration: for each span
-in SPANS_S, slide a window of that span over the training rows (half a span at a time), take
+in SPANS_S, cut the training rows into consecutive windows of that span, take
 its normed Wasserstein distance to the reference per feature, exactly as Evidently computes
 it, and keep the QUANTILE of those distances. A feature drifts when its distance is beyond
 both the method's threshold and what the training history showed over that span.
@@ -32,8 +32,8 @@ def normed_wasserstein(reference: np.ndarray, current: np.ndarray) -> float:
 
 
 def _windows(ts: np.ndarray, span: float) -> list[np.ndarray]:
-    """Row indices of each window of `span` seconds, sliding half a span; at most
-    WINDOW_ROWS rows each, spread evenly (as a report's newest rows are contiguous)."""
+    """Row indices of each consecutive window of `span` seconds; of a larger window, its
+    newest WINDOW_ROWS rows (a report's current rows are the newest of their window)."""
     out = []
     start, end = float(ts[0]), float(ts[-1])
     while start + span <= end:
@@ -43,7 +43,7 @@ def _windows(ts: np.ndarray, span: float) -> list[np.ndarray]:
             if len(idx) > WINDOW_ROWS:
                 idx = idx[-WINDOW_ROWS:]  # a report takes the newest rows of its window
             out.append(idx)
-        start += span / 2
+        start += span
     return out
 
 
