@@ -117,3 +117,14 @@ def test_a_fresh_start_without_any_drift_report_is_no_data_then_pages_after_the_
     result = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_prediction_freshness_is_counted_from_its_own_edge(db):
+    def sample(seconds: float) -> bool | None:
+        return slo_freshness_sample(config=current_config(),
+                                    now=START + timedelta(seconds=seconds),
+                                    started_at=START.timestamp())["prediction_freshness"]
+
+    assert sample(179) is None  # the consumer may still be starting: not counted
+    assert sample(180) is False  # no prediction three minutes in: a bad minute
+    assert SloMinute.objects.get(slo="prediction_freshness").total == 1
