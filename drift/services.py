@@ -12,10 +12,12 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from drift.evidently_report import run_drift
+from drift.evidently_report import DriftResult, run_drift
+from drift.methods import is_drifted
 from drift.models import DriftReport
 from monitoring import metrics
 from predictions.config import current_config
+from predictions.core.drift_calibration import calibrated_thresholds
 from predictions.models import ModelVersion, Prediction
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,9 @@ def drift_report_create() -> DriftReport:
         log.exception("drift report failed")
         return _finish(report, DriftReport.FAILED, f"{type(exc).__name__}: {exc}")
     report.duration_s = time.monotonic() - started
+    span_s = (report.current_end - report.current_start).total_seconds()
+    result = calibrate(result, calibrated_thresholds(
+        version.metrics.get("drift_calibration"), method=config.drift_method, span_s=span_s))
     report.n_features = len(result.features)
     report.n_drifted = result.n_drifted
     report.share_drifted = result.share_drifted
@@ -64,6 +69,23 @@ def drift_report_create() -> DriftReport:
     report.features = result.features
     report.html = result.html
     return _finish(report, DriftReport.OK, "")
+
+
+def calibrate(result: DriftResult, thresholds: dict[str, float]) -> DriftResult:
+    """Judge each feature against the larger of the method's threshold and what windows of
+    the same span of the version's training history showed (`core.drift_calibration`); the
+    share drifted follows. Without a calibration (another method, an older version) the
+    method's threshold alone decides, as Evidently did."""
+    if not thresholds:
+        return result
+    features = []
+    for f in result.features:
+        threshold = max(f["threshold"], thresholds.get(f["feature"], f["threshold"]))
+        features.append({**f, "method_threshold": f["threshold"], "threshold": threshold,
+                         "drifted": is_drifted(f["method"], f["score"], threshold)})
+    n_drifted = sum(f["drifted"] for f in features)
+    return DriftResult(share_drifted=n_drifted / len(features) if features else 0.0,
+                       n_drifted=n_drifted, features=features, html=result.html)
 
 
 def current_rows(version: ModelVersion, names: list[str], *, limit: int) -> list[tuple]:

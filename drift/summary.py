@@ -160,8 +160,8 @@ def _performance(report: DriftReport, live: dict[str, dict]) -> list[str]:
     for variant in VARIANTS:
         now, held = live.get(variant) or {}, metrics.get(variant) or {}
         n = now.get("n") or 0
-        enough = now.get("enough", False)
-        out.append(f"| {variant} | {n:,}{'' if enough else ' (too few)'} | "
+        missing = now.get("missing") if now else "no matured labels yet"
+        out.append(f"| {variant} | {n:,}{f' ({missing})' if missing else ''} | "
                    f"{_fmt(now.get('prevalence'))} | {_fmt(now.get('pr_auc'))} | "
                    f"{_fmt(held.get('pr_auc'))} | {_fmt(now.get('brier'), 4)} | "
                    f"{_fmt(held.get('brier'), 4)} |")

@@ -40,6 +40,11 @@ def _header() -> list[str]:
         "# volatility_slo_threshold_seconds{slo}:",
     ]
     lines += [f"#   {s.key}: {s.name} (counted by {s.counted_by})" for s in SLOS]
+    lines += ["#", "# Grace periods: the minutes after the counting process starts in which what an SLO",
+              "# judges cannot have happened yet are not counted, so these rules see no event",
+              "# (no ratio, no burn rate, no alert state: no data), as the SLO page does:"]
+    lines += [f"#   {s.key}: {s.grace_seconds} s ({s.grace_reason})" for s in SLOS
+              if s.grace_seconds]
     lines += ["#", "# Multiwindow burn-rate alerts over a 30-day budget (SRE workbook, chapter 5):"]
     lines += [f"#   {t.alert} ({t.severity}): burn rate > {_factor(t.factor)} over {t.long} and "
               f"{t.short} ({t.budget_spent:.0%} of the budget spent)" for t in TIERS]

@@ -18,6 +18,7 @@ from monitoring.models import (
     TickLatencyHour,
     TickLatencyMinute,
 )
+from monitoring.slo import SLOS_BY_KEY
 from predictions.models import (
     LabelPending,
     LiveDay,
@@ -133,24 +134,33 @@ def prediction_ages(*, now) -> dict[str, float]:
     return ages
 
 
-def slo_freshness_sample(*, config, now=None) -> dict[str, bool]:
+def slo_freshness_sample(*, config, now=None, started_at: float | None = None
+                         ) -> dict[str, bool | None]:
     """Judge this minute for the two freshness SLOs and count it (one row each):
     1. prediction freshness is good when every product seen in the last day has a
        prediction younger than `slo_freshness_seconds` (no product at all is bad);
     2. drift-report freshness is good when the newest completed (ok) drift report is younger
        than `slo_drift_freshness_seconds`.
+    A minute within an SLO's grace period after `started_at` (Unix seconds; this process's
+    start by default) is not counted at all, and is None in the result: "no data".
     """
     now = now or timezone.now()
+    at = now.timestamp()
+    started_at = sli.PROCESS_STARTED_AT if started_at is None else started_at
     ages = prediction_ages(now=now)
     fresh = bool(ages) and max(ages.values()) < config.slo_freshness_seconds
     report = (DriftReport.objects.filter(status=DriftReport.OK).order_by("-created_at")
               .values_list("created_at", flat=True).first())
     drift_fresh = report is not None and \
         (now - report).total_seconds() < config.slo_drift_freshness_seconds
-    at = now.timestamp()
-    sli.record_slo_minute("prediction_freshness", good=fresh, at=at)
-    sli.record_slo_minute("drift_freshness", good=drift_fresh, at=at)
-    return {"prediction_freshness": fresh, "drift_freshness": drift_fresh}
+    result: dict[str, bool | None] = {}
+    for key, good in (("prediction_freshness", fresh), ("drift_freshness", drift_fresh)):
+        if SLOS_BY_KEY[key].in_grace(started_at=started_at, now=at):
+            result[key] = None
+            continue
+        sli.record_slo_minute(key, good=good, at=at)
+        result[key] = good
+    return result
 
 
 def slo_hours_rebuild() -> int:

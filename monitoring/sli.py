@@ -52,6 +52,9 @@ _KINDS = {
 }
 SLO_ENDPOINT = "predict"  # the endpoint the two API SLOs judge
 
+# When this process started counting (its first import of this module): the origin of each
+# SLO's grace period (SloDefinition.grace_seconds). A Celery pool child inherits its parent's.
+PROCESS_STARTED_AT = time.time()
 _lock = threading.Lock()
 _pending: dict[tuple[str, int, str], list[int]] = {}
 _thread: threading.Thread | None = None

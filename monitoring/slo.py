@@ -24,6 +24,11 @@ class SloDefinition:
     threshold_unit: str  # "ms" or "s" (for the objective text and the threshold gauge)
     objective: str  # format string with {target} and {threshold}
     counted_by: str  # which process counts the events
+    # Seconds after the counting process starts during which no event is counted: what the
+    # SLO judges cannot have happened yet (the first drift report is due 15 minutes in), so
+    # those minutes are "no data", on the page and in Prometheus alike, not bad ones.
+    grace_seconds: int = 0
+    grace_reason: str = ""
 
     def target(self, config: object) -> float:
         return float(getattr(config, self.target_field))
@@ -38,6 +43,11 @@ class SloDefinition:
         if value is None:
             return None
         return value / 1000.0 if self.threshold_unit == "ms" else value
+
+    def in_grace(self, *, started_at: float, now: float) -> bool:
+        """True while `now` is within the grace period of a process started at `started_at`
+        (both Unix seconds); the edge itself is outside it."""
+        return now - started_at < self.grace_seconds
 
     def describe(self, config: object) -> str:
         return self.objective.format(target=f"{self.target(config):.2%}",
@@ -62,14 +72,21 @@ SLOS: tuple[SloDefinition, ...] = (
         "prediction_freshness", "Prediction freshness", "slo_freshness_target",
         "slo_freshness_seconds", "s",
         "{target} of minutes in which every product's newest prediction is under {threshold} s old",
-        "beat: the slo-sample task, once a minute"),
+        "beat: the slo-sample task, once a minute",
+        grace_seconds=180,
+        grace_reason="the stream consumer is started by supervision (every 15 s), loads the "
+                     "model and warms its windows before it writes a first prediction"),
     SloDefinition(
         "drift_freshness", "Drift-report freshness", "slo_drift_freshness_target",
         "slo_drift_freshness_seconds", "s",
         "{target} of minutes in which the newest completed drift report is under {threshold} s old",
-        "beat: the slo-sample task, once a minute"),
+        "beat: the slo-sample task, once a minute",
+        grace_seconds=1800,
+        grace_reason="the first drift report is due 15 minutes after beat starts; like the "
+                     "default threshold, the grace allows one missed run"),
 )
 SLO_KEYS: tuple[str, ...] = tuple(s.key for s in SLOS)
+SLOS_BY_KEY: dict[str, SloDefinition] = {s.key: s for s in SLOS}
 
 
 @dataclass(frozen=True)

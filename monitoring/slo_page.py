@@ -49,6 +49,7 @@ def _report_json(report: SloReport) -> dict:
     d, s = report.definition, report.status
     return {
         "key": d.key, "name": d.name, "objective": s.objective, "counted_by": d.counted_by,
+        "grace_seconds": d.grace_seconds,
         "target": s.target, "threshold": report.threshold,
         "threshold_unit": d.threshold_unit or None,
         "good": s.good, "total": s.total, "sli": s.sli, "status": s.status,

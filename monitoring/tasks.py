@@ -14,8 +14,9 @@ def housekeeping() -> dict[str, int]:
 
 
 @shared_task
-def slo_sample() -> dict[str, bool]:
-    """Count this minute for the prediction and drift-report freshness SLOs."""
+def slo_sample() -> dict[str, bool | None]:
+    """Count this minute for the prediction and drift-report freshness SLOs (None: not
+    counted, within the SLO's grace period after this worker started)."""
     from predictions.config import current_config
 
     return slo_freshness_sample(config=current_config())

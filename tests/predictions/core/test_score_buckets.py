@@ -83,3 +83,14 @@ def test_a_window_of_one_class_has_no_pr_auc_and_an_empty_one_no_figures():
     assert average_precision(np.zeros(SCORE_BUCKETS), np.zeros(SCORE_BUCKETS)) is None
     empty = Counts().figures(200)
     assert empty["n"] == 0 and empty["pr_auc"] is None and empty["enough"] is False
+
+
+def test_the_figures_say_why_a_figure_is_missing_or_unreliable():
+    assert Counts().figures(200)["missing"] == "no matured labels yet"
+    y, p, thresholds = rows(199, 0.2, 7)
+    assert Counts.of(y, p, thresholds).figures(200)["missing"] == "too few rows (n < 200)"
+    y, p, thresholds = rows(200, 0.2, 7)
+    assert Counts.of(y, p, thresholds).figures(200)["missing"] is None
+    calm = np.zeros(300, dtype=bool)
+    assert Counts.of(calm, np.linspace(0, 1, 300), 0.5).figures(200)["missing"] == \
+        "one class only: PR-AUC needs spikes and calm rows"
