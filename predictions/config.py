@@ -1,8 +1,9 @@
 """Cheap, fresh reads of the shared configuration.
 
 A process keeps the last `ServiceConfig` it read and re-checks the row's `version` counter at
-most every CONFIG_REFRESH_SECONDS, so a change made in the admin reaches every web worker and
-consumer within that time, without a restart, and the hot path does not query per request.
+most every CONFIG_REFRESH_SECONDS (a web worker on its background refresher thread), so a
+change made in the admin reaches every web worker and consumer within that time, without a
+restart, and the hot path does not query per request.
 """
 
 from __future__ import annotations
@@ -64,15 +65,24 @@ def _read() -> ActiveConfig:
 
 
 def current_config() -> ActiveConfig:
-    """The configuration as of at most CONFIG_REFRESH_SECONDS ago."""
+    """The configuration as of at most CONFIG_REFRESH_SECONDS ago. In a web worker the
+    background refresher (predictions/api/refresher.py) re-checks it before that time is up,
+    so a request finds it fresh and does not query; elsewhere (the consumer, tasks, tests), or
+    when the refresher is late, the caller re-checks it here."""
+    cached = _cached
+    if cached is not None and time.monotonic() - _checked_at < settings.CONFIG_REFRESH_SECONDS:
+        return cached
+    return config_refresh()
+
+
+def config_refresh() -> ActiveConfig:
+    """Re-check the row's version counter now (one small query), reloading the row if it
+    moved."""
     global _cached, _checked_at
     from predictions.models import ServiceConfig
 
-    now = time.monotonic()
-    cached = _cached
-    if cached is not None and now - _checked_at < settings.CONFIG_REFRESH_SECONDS:
-        return cached
     with _lock:
+        started = time.monotonic()  # fresh from when the check began, not when it ended
         if _cached is None:
             _cached = _read()
         else:
@@ -83,7 +93,7 @@ def current_config() -> ActiveConfig:
             )
             if version != _cached.version:
                 _cached = _read()
-        _checked_at = time.monotonic()
+        _checked_at = started
         return _cached
 
 

@@ -14,6 +14,7 @@ from tests.helpers import need, redis_available, start_broker, stop_broker, use_
 def _fresh_process_state(settings):
     """Every test sees the configuration row as it is now, and fresh feature windows."""
     from monitoring.collectors import forget_live_cache
+    from predictions.api import outage
     from predictions.api.authentication import forget_tokens
     from predictions.api.readiness import forget_readiness
     from predictions.config import forget_config
@@ -36,6 +37,7 @@ def _fresh_process_state(settings):
     forget_readiness()
     reset_feature_engine()
     breaker.reset()
+    outage.watch(False)  # no web worker refresher's finding carries over
     yield
     forget_config()
     forget_loaded()

@@ -58,7 +58,8 @@ def _mark_process_dead(pid: int) -> None:
 
 def worker_application() -> Any:
     """Called once in each worker process (granian's factory): Django's application, with the
-    configuration and promoted model loaded before the first request."""
+    configuration and promoted model loaded before the first request, and the worker's
+    background refresher (predictions/api/refresher.py) started."""
     from multiprocessing.util import Finalize
 
     from volsite.wsgi import application
@@ -72,6 +73,9 @@ def worker_application() -> Any:
         active_scorers()
     except Exception as exc:  # no model yet, or the DB not ready: the first request retries
         log.warning("model warm-up skipped: %s", exc)
+    from predictions.api import refresher
+
+    refresher.start()  # configuration, model and tokens re-read off the request path
     return application
 
 

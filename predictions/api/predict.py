@@ -14,6 +14,7 @@ from django.conf import settings
 
 from monitoring import metrics
 from predictions import serving
+from predictions.api import outage
 from predictions.api.exceptions import error_body
 from predictions.api.validation import RowsInvalid, predict_body
 from predictions.core.scorers import VARIANTS
@@ -28,7 +29,10 @@ class PredictAnswer:
 
 def predict_answer(read_body: Callable[[], Any], *, is_staff: bool) -> PredictAnswer:
     """Score a request's rows. `read_body` parses the body when called (after the model
-    check, as DRF's lazy request.data did) and may raise DRF's ParseError or BodyTooLarge."""
+    check, as DRF's lazy request.data did) and may raise DRF's ParseError or BodyTooLarge.
+    Raises OperationalError (the outage middleware's 503) while this worker's refresher finds
+    the database away."""
+    outage.raise_if_database_away()
     try:
         active = serving.active_scorers()
     except serving.NoModelVersion as exc:

@@ -409,3 +409,102 @@ def test_with_the_database_away_it_answers_503_with_retry_after(callers, model_v
     errors_after = sum(ApiMinute.objects.filter(endpoint="predict")
                        .values_list("server_errors", flat=True))
     assert errors_after - errors_before == 1
+
+
+# --- the same contract with the web worker's background refresher running --------------------
+@pytest.fixture
+def refreshing(settings):
+    """The production refresh periods and a running refresher (predictions/api/refresher.py),
+    as in a web worker: configuration, model and tokens are re-read on its thread."""
+    from predictions.api import refresher
+
+    settings.CONFIG_REFRESH_SECONDS = 0.5
+    settings.API_TOKEN_CACHE_SECONDS = 1.0
+    refresher.start()
+    yield refresher
+    refresher.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_refresher_running_every_case_answers_as_pinned(callers, model_version,
+                                                                 feature_names, refreshing):
+    """Every pinned case, in turn, through the same application while the refresher thread
+    re-reads the configuration and tokens on its own connection (committed rows)."""
+    for case in CASES:
+        caches["default"].clear()
+        test_predict_answers_as_pinned(case, callers, model_version, feature_names)
+
+
+def _database_away(connection, port: int):
+    connection.close()
+    connection.settings_dict.update(HOST="127.0.0.1", PORT=str(port))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_database_away_and_synchronous_sli_it_still_answers_503(
+        callers, model_version, feature_names, settings):
+    """SLI_FLUSH_SECONDS=0 (the rollups written in the request, as tests and some setups run):
+    the flush meeting the outage keeps the counts for later and the 503 goes out, not a
+    500."""
+    need("PostgreSQL", postgres_in_use(), "the outage is a real refused connection")
+    from django.db import connection
+
+    from monitoring import sli
+
+    assert settings.SLI_FLUSH_SECONDS == 0
+    errors_before = sum(ApiMinute.objects.filter(endpoint="predict")
+                        .values_list("server_errors", flat=True))
+    saved = dict(connection.settings_dict)
+    _database_away(connection, free_port())
+    try:
+        answer = send(CASES[0], feature_names, callers)
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)
+    assert answer.status == 503, answer.content
+    assert pinned(answer) == {**SECURITY, "content-type": JSON, "retry-after": "1"}
+    assert answer.json() == error("database_unavailable",
+                                  "the database is unavailable; retry shortly")
+    sli.flush()
+    errors_after = sum(ApiMinute.objects.filter(endpoint="predict")
+                       .values_list("server_errors", flat=True))
+    assert errors_after - errors_before == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_once_the_refresher_finds_the_database_away_predict_answers_503_without_it(
+        callers, model_version, feature_names, settings):
+    """A refresher round that cannot reach the database marks it away: a warm request then
+    answers the outage's 503 at once (here the database is back for the request itself, so
+    the answer can only come from the refresher's finding), until a round succeeds."""
+    need("PostgreSQL", postgres_in_use(), "the outage is a real refused connection")
+    from django.db import OperationalError, connection
+
+    from predictions.api import outage, refresher
+
+    settings.CONFIG_REFRESH_SECONDS = 0.5
+    settings.API_TOKEN_CACHE_SECONDS = 1.0
+    assert send(CASES[0], feature_names, callers).status == 200  # token and config warm
+    saved = dict(connection.settings_dict)
+    _database_away(connection, free_port())
+    try:
+        with pytest.raises(OperationalError):
+            refresher.refresh_once()
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)
+    try:
+        assert outage.database_away()
+        for who in ("client", "unknown"):  # remembered token, and one that needs the database
+            answer = send(CASES[0], feature_names, {**callers, "client": callers[who]})
+            assert answer.status == 503, (who, answer.content)
+            assert pinned(answer) == {**SECURITY, "content-type": JSON, "retry-after": "1"}
+            assert answer.json() == error("database_unavailable",
+                                          "the database is unavailable; retry shortly")
+        refresher.refresh_once()
+        assert outage.database_away() is None
+        assert send(CASES[0], feature_names, callers).status == 200
+    finally:
+        outage.watch(False)
