@@ -8,12 +8,14 @@ only; `.env.example` lists every one of them.
 from __future__ import annotations
 
 import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from predictions.core.private_files import write_private
+from predictions.core.process_names import process_name
 from volsite.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -165,6 +167,9 @@ DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 5)
 DATABASE_STATEMENT_TIMEOUT_MS = env_int("DATABASE_STATEMENT_TIMEOUT_MS", 60_000)
 DATABASE_LOCK_TIMEOUT_MS = env_int("DATABASE_LOCK_TIMEOUT_MS", 10_000)
 DATABASE_KEEPALIVES_IDLE = env_int("DATABASE_KEEPALIVES_IDLE", 30)
+# PostgreSQL only: the name this process shows in pg_stat_activity. Empty: from the command line
+# (volsite-web, volsite-worker, volsite-stream[-slot-N], volsite-beat, volsite-<command>).
+DATABASE_APPLICATION_NAME = env_str("DATABASE_APPLICATION_NAME", "") or process_name(sys.argv)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["OPTIONS"] = {
         **DATABASES["default"].get("OPTIONS", {}),
@@ -173,6 +178,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
                    f"-c lock_timeout={DATABASE_LOCK_TIMEOUT_MS}",
         "keepalives": 1, "keepalives_idle": DATABASE_KEEPALIVES_IDLE,
         "keepalives_interval": 10, "keepalives_count": 3,
+        "application_name": DATABASE_APPLICATION_NAME,
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes share the file: wait for locks instead of failing at once.

@@ -22,9 +22,11 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 
 from monitoring import metrics
+from predictions.core.process_names import slot_name
 from predictions.models import LeaseLost, StreamLease
 from predictions.stream.batches import RunStats
 from predictions.stream.consumer import consume_run
+from predictions.stream.database_name import database_application_name_set
 from predictions.stream.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,8 @@ class StreamRunner:
         self.run_seconds = run_seconds
         self.should_stop = should_stop
         self.say = say or log.info
+        # pg_stat_activity shows which slot this process's connections serve
+        database_application_name_set(slot_name(settings.DATABASE_APPLICATION_NAME, slot))
 
     def claim(self) -> bool:
         """Step 1: take or extend the slot's lease; False while another holder has it."""
