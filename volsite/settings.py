@@ -346,6 +346,12 @@ STREAM_WRITER_TIMEOUT_SECONDS = env_float("STREAM_WRITER_TIMEOUT_SECONDS", 120.0
 # (exit code 70): a call stuck where no timeout reaches must not hold the only stream worker.
 # The process supervisor restarts it; the lease expires and stream-supervise starts a chain.
 STREAM_WATCHDOG_GRACE_SECONDS = env_float("STREAM_WATCHDOG_GRACE_SECONDS", 300.0)
+# A stored offset outside the broker's log (it lost or truncated it) is reset at the next claim
+# to the start of the log there now ("earliest": nothing the broker holds is skipped) or to its
+# end ("latest": only new messages), in a new log epoch; each reset is recorded (docs/stream.md).
+STREAM_OFFSET_RESET = env_str("STREAM_OFFSET_RESET", "earliest")
+if STREAM_OFFSET_RESET not in ("earliest", "latest"):
+    raise ImproperlyConfigured("STREAM_OFFSET_RESET must be 'earliest' or 'latest'")
 
 # --- Features, labels, training ----------------------------------------------------------------
 FEATURE_WINDOWS_SECONDS = [int(w) for w in env_list("FEATURE_WINDOWS_SECONDS", "30,60,300")]
