@@ -342,10 +342,11 @@ STREAM_BREAKER_FAILURES = env_int("STREAM_BREAKER_FAILURES", 3)
 # Longest wait of the consumer for its writer thread (a hand-over or the final join); past
 # it the run fails with WriterStuck and is retried. Above the statement timeout on purpose.
 STREAM_WRITER_TIMEOUT_SECONDS = env_float("STREAM_WRITER_TIMEOUT_SECONDS", 120.0)
-# Watchdog: a run still going this long after its STREAM_RUN_SECONDS ends the worker process
-# (exit code 70): a call stuck where no timeout reaches must not hold the only stream worker.
-# The process supervisor restarts it; the lease expires and stream-supervise starts a chain.
-STREAM_WATCHDOG_GRACE_SECONDS = env_float("STREAM_WATCHDOG_GRACE_SECONDS", 300.0)
+# Watchdog: a stream run path (consume, the Celery chain) that makes no progress (no poll
+# return, batch or lease renewal) for this long dumps its stacks and ends the process (exit
+# code 70) for the supervisor to restart. Keep it above STREAM_WRITER_TIMEOUT_SECONDS and the
+# statement timeout, the longest legitimate waits without progress.
+STREAM_WATCHDOG_GRACE_SECONDS = env_float("STREAM_WATCHDOG_GRACE_SECONDS", 180.0)
 # A stored offset outside the broker's log (it lost or truncated it) is reset at the next claim
 # to the start of the log there now ("earliest": nothing the broker holds is skipped) or to its
 # end ("latest": only new messages), in a new log epoch; each reset is recorded (docs/stream.md).

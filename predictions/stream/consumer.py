@@ -41,6 +41,7 @@ from predictions.stream.batches import RunStats, score_batch, tick_columns
 from predictions.stream.copy_encoding import copy_rows
 from predictions.stream.dead_letters import DeadLetters
 from predictions.stream.log_bounds import check_still_in_log, positions_checked
+from predictions.stream.watchdog import progress
 from predictions.stream.writer import BatchCommit, BatchWriter, pipelined_writes, write_now
 
 log = logging.getLogger(__name__)
@@ -150,11 +151,13 @@ class StreamConsumer:
         if not StreamLease.objects.renew(self.holder, name=self.lease):
             raise LeaseLost(self.lease)
         self.renewed = time.monotonic()
+        progress()
 
     def consume_poll(self, writer: BatchWriter | None, stats: RunStats) -> None:
         """Steps 3–6 for one poll: each partition batch prepared, then written inline or handed
         to the writer thread (written while the next one is prepared)."""
         batches = self.consumer.poll(timeout_ms=500, max_records=settings.STREAM_POLL_MAX_RECORDS)
+        progress()
         for tp, records in batches.items():
             for commit in self.prepare(tp, records, stats):
                 if writer is None:

@@ -30,6 +30,7 @@ from kafka.structs import TopicPartition
 
 from monitoring import metrics
 from predictions.models import Fenced, StreamOffset, StreamOffsetReset
+from predictions.stream.watchdog import progress
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def confirmed_ends(consumer, bounds: dict[TopicPartition, LogBounds],
         deadline = time.monotonic() + CONFIRM_SECONDS
         while any(e is None for e in ends.values()) and time.monotonic() < deadline:
             polled = consumer.poll(timeout_ms=200, max_records=1)
+            progress()
             for tp in suspects:
                 high = consumer.highwater(tp)
                 seen = polled.get(tp)

@@ -23,6 +23,7 @@ from kafka.structs import TopicPartition
 from predictions.core.features import FeatureEngine
 from predictions.core.ticks import BadTick, parse_message
 from predictions.models import Prediction
+from predictions.stream.watchdog import progress
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ def replay(consumer, ranges: dict[TopicPartition, tuple[int, int]],
     while pending and idle < 10:
         keep_lease()
         batches = consumer.poll(timeout_ms=500, max_records=5000)
+        progress()
         idle = 0 if batches else idle + 1
         for tp, records in batches.items():
             if tp not in pending:

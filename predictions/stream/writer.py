@@ -32,6 +32,7 @@ from predictions.models import (
 from predictions.signals import stream_batch_stored
 from predictions.stream.batches import RunStats, ScoredBatch
 from predictions.stream.copy_encoding import COPY_COLUMNS, copy_rows
+from predictions.stream.watchdog import progress
 
 
 @dataclass(slots=True)
@@ -68,6 +69,7 @@ class BatchCommit:
 
 def observe(commit: BatchCommit, stats: RunStats) -> None:
     """Count a committed batch in the run's stats and the metrics."""
+    progress()
     stats.batches += 1
     batch = commit.batch
     if batch is not None:
