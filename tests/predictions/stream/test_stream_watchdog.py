@@ -6,6 +6,7 @@ grace period, the process dumps its stacks and exits 70; a new process then goes
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -13,10 +14,11 @@ import time
 import pytest
 from django.db import connection
 
+from predictions.core.ticks import Tick, advanced_trade_envelope
+from predictions.messaging.publisher import Publisher
 from predictions.models import StreamOffset
 from predictions.stream.watchdog import EXIT_CODE
 from tests.helpers import consumer_process, need, postgres_in_use, wait_until
-from tests.predictions.stream.test_stream_timeouts import publish_ticks
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -61,6 +63,16 @@ class FreezingRelay:
 
     def close(self) -> None:
         self.listener.close()
+
+
+def publish_ticks(topic: str, n: int) -> None:
+    publisher = Publisher(topic)
+    now = time.time()
+    for i in range(n):
+        tick = Tick("BTC-USD", now - 60 + i, 100.0 + i, 99.99 + i, 100.01 + i, 1.0, 1.0, 10.0)
+        publisher.send("BTC-USD", json.dumps(advanced_trade_envelope(tick, sequence_num=i))
+                       .encode())
+    publisher.close()
 
 
 def stored_total(topic: str) -> int:
