@@ -2,8 +2,9 @@
 `manage.py consume` run against a Tansu and a PostgreSQL of the test's own. The broker is
 restarted with an empty log (memory storage), then PostgreSQL is restarted. Within 30 s of
 each fault predictions flow again by themselves, with `manage.py consume` and with the
-production path (the Celery stream worker, the default worker and beat); at the end every message the broker holds
-is exactly one prediction position of the new log epoch, and no position is stored twice.
+production path (the Celery stream worker, the default worker and beat); at the end every
+message the broker holds is exactly one prediction position of the new log epoch, and no
+position is stored twice.
 `pytest -s` prints the recovery times and row counts."""
 
 from __future__ import annotations
