@@ -168,3 +168,26 @@ def test_a_stored_offset_inside_the_log_is_left_alone(settings, kafka, model_ver
         consumer.close()
     assert checked == ends
     assert not StreamOffsetReset.objects.filter(topic=topic).exists()
+
+
+def test_the_warm_up_replay_finishes_when_the_log_is_shorter_than_its_window(settings, kafka,
+                                                                             model_version):
+    """A replay asked for [0, 1000) of a log holding 30 messages feeds those and ends (after
+    ten empty polls), rather than waiting for offsets the broker does not have."""
+    from predictions.messaging.kafka import make_consumer
+    from predictions.stream import windows
+
+    topic = settings.KAFKA_TOPIC_TICKS
+    produce(topic, 30, seed=5, start=1_700_000_000.0)
+    held = {p: len(r) for p, r in topic_records(topic, settings.KAFKA_TOPIC_PARTITIONS).items()
+            if r}
+    consumer = make_consumer()
+    try:
+        tps = [TopicPartition(topic, p) for p in held]
+        consumer.assign(tps)
+        for tp in tps:
+            windows.replay_range(tp, 1000)  # fresh windows (no rows to warm up from)
+        fed = windows.replay(consumer, {tp: (0, 1000) for tp in tps}, lambda: None)
+    finally:
+        consumer.close()
+    assert fed == sum(held.values())
