@@ -48,6 +48,12 @@ CONSUMER_MESSAGES = Counter(
     "Kafka messages the consumer has processed, by outcome (scored, skipped, dead_lettered).",
     ["outcome"],
 )
+CONSUMER_OFFSET_RESETS = Counter(
+    "volatility_consumer_offset_resets_total",
+    "Stored offsets found outside the broker's log and reset (STREAM_OFFSET_RESET), by topic, "
+    "partition and reason (ahead_of_log_end, behind_log_start).",
+    ["topic", "partition", "reason"],
+)
 CONSUMER_ERRORS = Counter(
     "volatility_consumer_errors_total",
     "Consumer errors, by kind (poison message reasons, broker and database failures).",

@@ -213,6 +213,10 @@ class Prediction(models.Model):
     topic = models.CharField(max_length=200)
     partition = models.PositiveIntegerField()
     offset = models.BigIntegerField()
+    # Which incarnation of the partition's log the offset belongs to: a broker that lost its log
+    # hands out offsets again, so a position is (topic, partition, log_epoch, offset). Plain
+    # integer with a database default: adding it is metadata-only on a live table.
+    log_epoch = models.IntegerField(db_default=0)
     tick_index = models.PositiveSmallIntegerField(
         default=0, help_text="Position of the tick within its message (envelopes may hold several)."
     )
@@ -228,10 +232,11 @@ class Prediction(models.Model):
     class Meta:
         ordering = ["-event_ts", "-id"]
         constraints = [
-            # Exactly once: a Kafka position is stored at most once (the writer's COPY fails).
+            # Exactly once: a Kafka position is stored at most once (the writer's COPY fails);
+            # also the writer's LabelPending select by (topic, partition, epoch, offset range).
             models.UniqueConstraint(
-                fields=["topic", "partition", "offset", "tick_index"],
-                name="prediction_unique_position",
+                fields=["topic", "partition", "log_epoch", "offset", "tick_index"],
+                name="prediction_unique_epoch_position",
             )
         ]
         indexes = [
@@ -379,8 +384,21 @@ class StreamOffsetQuerySet(models.QuerySet):
         return dict(self.filter(topic=topic, partition__in=partitions)
                     .values_list("partition", "next_offset"))
 
+    def epochs(self, topic: str, partitions: list[int]) -> dict[int, int]:
+        """The log epoch of each of the partitions that has a stored offset."""
+        return dict(self.filter(topic=topic, partition__in=partitions)
+                    .values_list("partition", "epoch"))
+
+    def reset(self, *, topic: str, partition: int, stored: int, epoch: int,
+              next_offset: int) -> bool:
+        """Move a partition whose stored offset is outside the broker's log to `next_offset` in
+        a new log epoch (compare-and-set on the offset and epoch read); False if it moved."""
+        return self.filter(topic=topic, partition=partition, next_offset=stored,
+                           epoch=epoch).update(next_offset=next_offset, epoch=epoch + 1,
+                                               lag=None, updated_at=timezone.now()) == 1
+
     def advance(self, *, topic: str, partition: int, expected: int | None, next_offset: int,
-                lag: int | None) -> None:
+                lag: int | None, epoch: int = 0) -> None:
         """Move the stored offset from `expected` to `next_offset`, or raise Fenced.
 
         A compare-and-set inside the batch's transaction: it locks the partition's row, so a
@@ -390,11 +408,13 @@ class StreamOffsetQuerySet(models.QuerySet):
         if expected is None:
             try:
                 with transaction.atomic():
-                    self.create(topic=topic, partition=partition, next_offset=next_offset, lag=lag)
+                    self.create(topic=topic, partition=partition, next_offset=next_offset,
+                                lag=lag, epoch=epoch)
                 return
             except IntegrityError:
                 pass
-        elif self.filter(topic=topic, partition=partition, next_offset=expected).update(
+        elif self.filter(topic=topic, partition=partition, next_offset=expected,
+                         epoch=epoch).update(
                 next_offset=next_offset, lag=lag, updated_at=timezone.now()) == 1:
             return
         stored = (self.filter(topic=topic, partition=partition)
@@ -409,6 +429,8 @@ class StreamOffset(models.Model):
     topic = models.CharField(max_length=200)
     partition = models.PositiveIntegerField()
     next_offset = models.BigIntegerField()
+    epoch = models.IntegerField(default=0, help_text="Log epoch: +1 at every offset reset "
+                                "(the broker lost or truncated its log).")
     lag = models.BigIntegerField(null=True, blank=True, help_text="At the last batch.")
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -423,6 +445,28 @@ class StreamOffset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic}[{self.partition}] → {self.next_offset}"
+
+
+class StreamOffsetReset(models.Model):
+    """Audit of a stored offset found outside the broker's log and reset (docs/stream.md)."""
+
+    at = models.DateTimeField(auto_now_add=True)
+    topic = models.CharField(max_length=200)
+    partition = models.IntegerField()
+    reason = models.CharField(max_length=32, help_text="ahead_of_log_end or behind_log_start")
+    stored_offset = models.BigIntegerField()
+    log_start = models.BigIntegerField()
+    log_end = models.BigIntegerField()
+    reset_to = models.BigIntegerField()
+    epoch = models.IntegerField(help_text="The new log epoch.")
+    holder = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return (f"{self.topic}[{self.partition}] {self.reason}: {self.stored_offset} → "
+                f"{self.reset_to}")
 
 
 def _lease_seconds(seconds: float | None) -> timedelta:

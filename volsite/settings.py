@@ -8,12 +8,14 @@ only; `.env.example` lists every one of them.
 from __future__ import annotations
 
 import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from predictions.core.private_files import write_private
+from predictions.core.process_names import process_name
 from volsite.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -165,6 +167,9 @@ DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 5)
 DATABASE_STATEMENT_TIMEOUT_MS = env_int("DATABASE_STATEMENT_TIMEOUT_MS", 60_000)
 DATABASE_LOCK_TIMEOUT_MS = env_int("DATABASE_LOCK_TIMEOUT_MS", 10_000)
 DATABASE_KEEPALIVES_IDLE = env_int("DATABASE_KEEPALIVES_IDLE", 30)
+# PostgreSQL only: the name this process shows in pg_stat_activity. Empty: from the command line
+# (volsite-web, volsite-worker, volsite-stream[-slot-N], volsite-beat, volsite-<command>).
+DATABASE_APPLICATION_NAME = env_str("DATABASE_APPLICATION_NAME", "") or process_name(sys.argv)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["OPTIONS"] = {
         **DATABASES["default"].get("OPTIONS", {}),
@@ -173,6 +178,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
                    f"-c lock_timeout={DATABASE_LOCK_TIMEOUT_MS}",
         "keepalives": 1, "keepalives_idle": DATABASE_KEEPALIVES_IDLE,
         "keepalives_interval": 10, "keepalives_count": 3,
+        "application_name": DATABASE_APPLICATION_NAME,
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes share the file: wait for locks instead of failing at once.
@@ -339,10 +345,17 @@ STREAM_BREAKER_FAILURES = env_int("STREAM_BREAKER_FAILURES", 3)
 # Longest wait of the consumer for its writer thread (a hand-over or the final join); past
 # it the run fails with WriterStuck and is retried. Above the statement timeout on purpose.
 STREAM_WRITER_TIMEOUT_SECONDS = env_float("STREAM_WRITER_TIMEOUT_SECONDS", 120.0)
-# Watchdog: a run still going this long after its STREAM_RUN_SECONDS ends the worker process
-# (exit code 70): a call stuck where no timeout reaches must not hold the only stream worker.
-# The process supervisor restarts it; the lease expires and stream-supervise starts a chain.
-STREAM_WATCHDOG_GRACE_SECONDS = env_float("STREAM_WATCHDOG_GRACE_SECONDS", 300.0)
+# Watchdog: a stream run path (consume, the Celery chain) that makes no progress (no poll
+# return, batch or lease renewal) for this long dumps its stacks and ends the process (exit
+# code 70) for the supervisor to restart. Keep it above STREAM_WRITER_TIMEOUT_SECONDS and the
+# statement timeout, the longest legitimate waits without progress.
+STREAM_WATCHDOG_GRACE_SECONDS = env_float("STREAM_WATCHDOG_GRACE_SECONDS", 180.0)
+# A stored offset outside the broker's log (it lost or truncated it) is reset at the next claim
+# to the start of the log there now ("earliest": nothing the broker holds is skipped) or to its
+# end ("latest": only new messages), in a new log epoch; each reset is recorded (docs/stream.md).
+STREAM_OFFSET_RESET = env_str("STREAM_OFFSET_RESET", "earliest")
+if STREAM_OFFSET_RESET not in ("earliest", "latest"):
+    raise ImproperlyConfigured("STREAM_OFFSET_RESET must be 'earliest' or 'latest'")
 
 # --- Features, labels, training ----------------------------------------------------------------
 FEATURE_WINDOWS_SECONDS = [int(w) for w in env_list("FEATURE_WINDOWS_SECONDS", "30,60,300")]

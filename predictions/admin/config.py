@@ -18,6 +18,7 @@ from predictions.models import (
     ServiceConfig,
     StreamLease,
     StreamOffset,
+    StreamOffsetReset,
 )
 from predictions.services import (
     EDITABLE_FIELDS,
@@ -202,11 +203,21 @@ class ConfigAuditEntryAdmin(ReadOnlyAdmin):
 
 @admin.register(StreamOffset)
 class StreamOffsetAdmin(ReadOnlyAdmin):
-    list_display = ["topic", "partition", "next_offset", "lag", "updated_at"]
+    list_display = ["topic", "partition", "next_offset", "epoch", "lag", "updated_at"]
     list_display_links = None
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).order_by("topic", "partition")
+
+
+@admin.register(StreamOffsetReset)
+class StreamOffsetResetAdmin(ReadOnlyAdmin):
+    """Stored offsets found outside the broker's log and reset (docs/stream.md)."""
+
+    list_display = ["at", "topic", "partition", "reason", "stored_offset", "log_start",
+                    "log_end", "reset_to", "epoch", "holder"]
+    list_filter = ["reason", "topic"]
+    list_display_links = None
 
 
 @admin.register(StreamLease)

@@ -21,6 +21,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from predictions.client_datetimes import client_datetime_parse
+
 
 def encode_cursor(event_ts: datetime, pk: int) -> str:
     return base64.urlsafe_b64encode(f"{event_ts.isoformat()}|{pk}".encode()).decode()
@@ -31,8 +33,8 @@ def decode_cursor(raw: str) -> tuple[datetime, int]:
     try:
         text = base64.urlsafe_b64decode(raw.encode("ascii")).decode()
         when, pk = text.split("|")
-        moment = datetime.fromisoformat(when)
-        if moment.tzinfo is None or not 0 < int(pk) < 2**63:
+        moment = client_datetime_parse(when, field="cursor")  # a crafted cursor is a client's
+        if not 0 < int(pk) < 2**63:
             raise ValueError
         return moment, int(pk)
     except (ValueError, UnicodeError, binascii.Error):

@@ -3,13 +3,10 @@ function, and answer; their OpenAPI description lives in predictions.api.schema.
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.db.models import QuerySet
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import generics, status
 from rest_framework.authentication import SessionAuthentication
@@ -29,6 +26,7 @@ from predictions.api.predict import predict_answer
 from predictions.api.readiness import readiness_checks
 from predictions.api.serializers import PredictionSerializer, ServedAtSerializer
 from predictions.api.throttling import AddressRateThrottle
+from predictions.client_datetimes import ClientDatetimeInvalid, client_datetime_parse
 from predictions.core.ticks import is_product_id
 
 
@@ -149,23 +147,13 @@ class ServedAtView(APIView):
         return Response(ServedAtSerializer(served).data)
 
 
-# A date-time whose "+hh:mm" offset arrived as " hh:mm": a query string decodes an unencoded
-# "+" to a space, and clients often send it unencoded.
-_DECODED_PLUS = re.compile(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d(?::?\d\d)?)$")
-
-
 def _when(params: Any, name: str) -> datetime | None:
-    """An ISO-8601 query parameter as an aware datetime (naive ones are UTC), or None. An
-    offset's "+" decoded to a space is read back as the "+" it was."""
+    """A client's datetime query parameter in UTC (naive ones are UTC), None when absent, or
+    a 400 naming the parameter (predictions.client_datetimes)."""
     raw = params.get(name)
     if not raw:
         return None
-    raw = _DECODED_PLUS.sub(r"\1+\2", raw.strip())
     try:
-        when = parse_datetime(raw)
-    except ValueError:  # well-formed but impossible, e.g. month 13
-        when = None
-    if when is None:
-        raise ValidationError({name: ["not an ISO-8601 date-time, e.g. 2026-12-07T12:00:00Z "
-                                      "(send a '+' offset as %2B)"]})
-    return timezone.make_aware(when, UTC) if timezone.is_naive(when) else when
+        return client_datetime_parse(raw, field=name)
+    except ClientDatetimeInvalid as exc:
+        raise ValidationError({name: [exc.reason]}) from None

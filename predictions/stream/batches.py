@@ -60,6 +60,7 @@ class ScoredBatch:
     shadow_score: np.ndarray
     shadow_threshold: float
     model_version_id: int
+    log_epoch: int = 0  # the partition's log epoch (predictions.stream.log_bounds)
 
     def __len__(self) -> int:
         return len(self.ticks)

@@ -2,7 +2,8 @@
 
 A run is bounded (seconds or messages) so no Celery task runs forever. Within a run:
 1. take the partitions of this consumer's lease slot (p % STREAM_CONSUMER_SLOTS == slot) and
-   seek each to the offset stored in the database;
+   seek each to the offset stored in the database — reset first, in a new log epoch, where it
+   lies outside the broker's log (`log_bounds`: the broker lost or truncated it);
 2. rebuild each partition's feature windows if this process does not hold them at that offset
    (`windows`: replay from a tick older than the longest window up to the stored offset,
    writing nothing);
@@ -39,6 +40,8 @@ from predictions.stream import breaker, windows
 from predictions.stream.batches import RunStats, score_batch, tick_columns
 from predictions.stream.copy_encoding import copy_rows
 from predictions.stream.dead_letters import DeadLetters
+from predictions.stream.log_bounds import check_still_in_log, positions_checked
+from predictions.stream.watchdog import progress
 from predictions.stream.writer import BatchCommit, BatchWriter, pipelined_writes, write_now
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,7 @@ class StreamConsumer:
         # offset the database holds now (what the group offsets follow).
         self.expected: dict[int, int | None] = {}
         self.stored: dict[int, int] = {}
+        self.epochs: dict[int, int] = {}  # the log epoch of each partition's stored offset
         self.renewed = time.monotonic()  # the lease was claimed or renewed just before a run
 
     def run(self, *, max_seconds: float, max_messages: int,
@@ -101,15 +105,23 @@ class StreamConsumer:
         mine = StreamLease.slot_partitions(self.topic_partitions(), self.slot, self.slots)
         self.partitions = [TopicPartition(self.topic, p) for p in mine]
         self.consumer.assign(self.partitions)
-        stored = StreamOffset.objects.next_offsets(self.topic, mine)
+        self.epochs = StreamOffset.objects.epochs(self.topic, mine)
+        stored = positions_checked(self.consumer, self.partitions,
+                                   StreamOffset.objects.next_offsets(self.topic, mine),
+                                   self.epochs, self.holder)
         ranges: dict[TopicPartition, tuple[int, int]] = {}
         for tp in self.partitions:
             offset = stored.get(tp.partition)
             self.expected[tp.partition] = offset
             if offset is not None:
                 self.stored[tp.partition] = offset
-            if (replay := windows.replay_range(tp, offset)) is not None:
+            replay = windows.replay_range(tp, offset, self.epochs.get(tp.partition, 0))
+            if replay is not None:
                 ranges[tp] = replay
+        if ranges:  # bounded by the log's real start (the end: the checked stored offsets)
+            starts = self.consumer.beginning_offsets(list(ranges))
+            ranges = {tp: (max(a, starts[tp]), b) for tp, (a, b) in ranges.items()
+                      if max(a, starts[tp]) < b}
         if ranges:
             stats.warmed_up += windows.replay(self.consumer, ranges, self.keep_lease)
         for tp in self.partitions:
@@ -139,11 +151,13 @@ class StreamConsumer:
         if not StreamLease.objects.renew(self.holder, name=self.lease):
             raise LeaseLost(self.lease)
         self.renewed = time.monotonic()
+        progress()
 
     def consume_poll(self, writer: BatchWriter | None, stats: RunStats) -> None:
         """Steps 3–6 for one poll: each partition batch prepared, then written inline or handed
         to the writer thread (written while the next one is prepared)."""
         batches = self.consumer.poll(timeout_ms=500, max_records=settings.STREAM_POLL_MAX_RECORDS)
+        progress()
         for tp, records in batches.items():
             for commit in self.prepare(tp, records, stats):
                 if writer is None:
@@ -158,6 +172,7 @@ class StreamConsumer:
         if writer is not None:
             self.committed(*writer.written())
         if not batches:
+            check_still_in_log(self.consumer, self.partitions, self.expected)
             self.keep_lease()  # idle: no batch transaction renews it
 
     def prepare(self, tp: TopicPartition, records: list, stats: RunStats) -> list[BatchCommit]:
@@ -199,7 +214,7 @@ class StreamConsumer:
         return BatchCommit(tp=tp, expected=expected, next_offset=record.offset + 1,
                            lag=self.lag(tp, record.offset + 1), batch=None, holder=self.holder,
                            lease=self.lease, started=time.monotonic(),
-                           first_offset=record.offset)
+                           first_offset=record.offset, epoch=self.epochs.get(tp.partition, 0))
 
     def prepare_batch(self, tp: TopicPartition, records: list, stats: RunStats) -> BatchCommit:
         """Steps 3–4 for one partition batch: parse, features, both variants."""
@@ -214,6 +229,9 @@ class StreamConsumer:
         state = windows.partition_state(tp)
         ticks = tick_columns(records, state.engine, stats, self.dead_letters.send)
         batch = score_batch(tp, ticks, serving, state.engine.names)
+        epoch = self.epochs.get(tp.partition, 0)
+        if batch is not None:
+            batch.log_epoch = epoch
         payload = copy_rows(batch) if batch is not None and connection.vendor == "postgresql" \
             else None  # encoded here, so an encoding error is the batch's, not the writer's
         next_offset = records[-1].offset + 1
@@ -221,7 +239,7 @@ class StreamConsumer:
         return BatchCommit(tp=tp, expected=expected, next_offset=next_offset,
                            lag=self.lag(tp, next_offset), batch=batch,
                            holder=self.holder, lease=self.lease, started=started,
-                           payload=payload, first_offset=records[0].offset)
+                           payload=payload, first_offset=records[0].offset, epoch=epoch)
 
     def lag(self, tp: TopicPartition, next_offset: int) -> int | None:
         """Messages behind the partition's high watermark from the last fetch (not

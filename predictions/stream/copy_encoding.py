@@ -21,7 +21,8 @@ from predictions.stream.batches import ScoredBatch
 # COPY's column order: the per-row columns first, then those that are the same for the batch.
 COPY_COLUMNS = ("product_id", "event_ts", "features", "score", "label", "shadow_score", "offset",
                 "tick_index", "mid", "created_at", "variant", "threshold", "shadow_variant",
-                "model_version_id", "topic", "partition", "shadow_threshold", "feature_set")
+                "model_version_id", "topic", "partition", "shadow_threshold", "feature_set",
+                "log_epoch")
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -64,6 +65,7 @@ def copy_rows(batch: ScoredBatch, *, created_at: datetime | None = None) -> byte
         copy_text(batch.shadow_variant), str(batch.model_version_id).encode(),
         copy_text(batch.topic), str(batch.partition).encode(),
         repr(float(batch.shadow_threshold)).encode(), copy_text(FEATURE_SET_VERSION),
+        str(batch.log_epoch).encode(),
     ]) + b"\n"
     labels = [b"t" if hit else b"f" for hit in (batch.score >= batch.threshold).tolist()]
     times = [datetime.fromtimestamp(ts, tz=UTC).isoformat().encode() for ts in t.ts]

@@ -22,10 +22,12 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 
 from monitoring import metrics
+from predictions.core.process_names import slot_name
 from predictions.models import LeaseLost, StreamLease
 from predictions.stream.batches import RunStats
 from predictions.stream.consumer import consume_run
-from predictions.stream.watchdog import Watchdog
+from predictions.stream.database_name import database_application_name_set
+from predictions.stream.watchdog import progress, watching
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +50,26 @@ class StreamRunner:
         self.run_seconds = run_seconds
         self.should_stop = should_stop
         self.say = say or log.info
+        # pg_stat_activity shows which slot this process's connections serve
+        database_application_name_set(slot_name(settings.DATABASE_APPLICATION_NAME, slot))
 
     def claim(self) -> bool:
         """Step 1: take or extend the slot's lease; False while another holder has it."""
-        return StreamLease.objects.claim(self.holder, name=self.name)
+        claimed = StreamLease.objects.claim(self.holder, name=self.name)
+        progress()
+        return claimed
 
     def claim_unless_down(self) -> bool | None:
         """`claim`, or None while the database is unavailable (the connection is dropped so
         the next attempt reconnects)."""
-        try:
-            return self.claim()
-        except DatabaseError as exc:
-            log.warning("database unavailable (%s); retrying", type(exc).__name__)
-            close_old_connections()
-            return None
+        with watching(self.name):
+            try:
+                return self.claim()
+            except DatabaseError as exc:
+                progress()  # an outage the loop waits out, not a hang
+                log.warning("database unavailable (%s); retrying", type(exc).__name__)
+                close_old_connections()
+                return None
 
     def run_once(self) -> RunStats | None:
         """Steps 2–3: one bounded run on the held lease, reported on it; None when the lease
@@ -69,7 +77,7 @@ class StreamRunner:
         stats = RunStats()
         seconds = self.run_seconds if self.run_seconds is not None else settings.STREAM_RUN_SECONDS
         try:
-            with Watchdog(seconds + settings.STREAM_WATCHDOG_GRACE_SECONDS, self.name):
+            with watching(self.name):
                 stats = consume_run(max_seconds=seconds, holder=self.holder, slot=self.slot,
                                     should_stop=self.should_stop)
         except LeaseLost:
@@ -80,8 +88,9 @@ class StreamRunner:
             stats.errors.append(f"{type(exc).__name__}: {exc}")
             log.exception("consumer run failed")
         finally:
-            self.on_database(lambda: StreamLease.objects.report(
-                self.holder, name=self.name, messages=stats.messages, errors=stats.errors))
+            with watching(self.name):
+                self.on_database(lambda: StreamLease.objects.report(
+                    self.holder, name=self.name, messages=stats.messages, errors=stats.errors))
         return stats
 
     @staticmethod
@@ -91,8 +100,10 @@ class StreamRunner:
         releasing a lease must never end the loop that would recover by itself."""
         try:
             call()
+            progress()
             return True
         except DatabaseError as exc:
+            progress()
             log.warning("database unavailable (%s); retrying", type(exc).__name__)
             close_old_connections()
             return False
@@ -124,7 +135,9 @@ class StreamRunner:
                     time.sleep(self.retry_delay(stats))
                 done += 1
         finally:
-            self.on_database(lambda: StreamLease.objects.release(self.holder, name=self.name))
+            with watching(self.name):
+                self.on_database(lambda: StreamLease.objects.release(self.holder,
+                                                                     name=self.name))
 
 
 def summary(stats: RunStats) -> str:

@@ -23,6 +23,7 @@ from kafka.structs import TopicPartition
 from predictions.core.features import FeatureEngine
 from predictions.core.ticks import BadTick, parse_message
 from predictions.models import Prediction
+from predictions.stream.watchdog import progress
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ _WARMUP_MARGIN_S = 1.0
 class PartitionState:
     engine: FeatureEngine
     position: int | None  # next offset this engine has not seen
+    epoch: int = 0  # the log epoch `position` belongs to
 
 
 _states: dict[tuple[str, int], PartitionState] = {}
@@ -58,19 +60,22 @@ def forget(partitions: Iterable[TopicPartition]) -> None:
         _states.pop((tp.topic, tp.partition), None)
 
 
-def replay_range(tp: TopicPartition, stored: int | None) -> tuple[int, int] | None:
+def replay_range(tp: TopicPartition, stored: int | None,
+                 epoch: int = 0) -> tuple[int, int] | None:
     """Make sure the partition has windows for continuing from `stored`: reuse this process's
     if they have seen exactly up to it, else start fresh ones; the [start, stored) range to
     replay into fresh ones, or None when there is nothing to replay."""
     state = _states.get((tp.topic, tp.partition))
-    if stored is not None and state is not None and state.position == stored:
+    if stored is not None and state is not None and state.position == stored \
+            and state.epoch == epoch:
         return None
-    _states[(tp.topic, tp.partition)] = PartitionState(new_engine(), stored)
-    start = warmup_start(topic=tp.topic, partition=tp.partition) if stored else None
+    _states[(tp.topic, tp.partition)] = PartitionState(new_engine(), stored, epoch)
+    start = warmup_start(topic=tp.topic, partition=tp.partition, epoch=epoch) if stored \
+        else None
     return (start, stored) if start is not None and start < stored else None
 
 
-def warmup_start(*, topic: str, partition: int) -> int | None:
+def warmup_start(*, topic: str, partition: int, epoch: int = 0) -> int | None:
     """Offset to replay from so that every product of the partition has full windows again.
 
     For each product seen on the partition: the newest stored row at least the longest window
@@ -78,7 +83,7 @@ def warmup_start(*, topic: str, partition: int) -> int | None:
     already out of every window, so replaying from it rebuilds the windows exactly; without
     such a row, the product's oldest row. The partition replays from the smallest of these.
     """
-    rows = Prediction.objects.filter(topic=topic, partition=partition)
+    rows = Prediction.objects.filter(topic=topic, partition=partition, log_epoch=epoch)
     span = timedelta(seconds=max(settings.FEATURE_WINDOWS_SECONDS) + _WARMUP_MARGIN_S)
     starts: list[int] = []
     for product_id, newest in rows.values("product_id").annotate(newest=Max("event_ts")) \
@@ -106,6 +111,7 @@ def replay(consumer, ranges: dict[TopicPartition, tuple[int, int]],
     while pending and idle < 10:
         keep_lease()
         batches = consumer.poll(timeout_ms=500, max_records=5000)
+        progress()
         idle = 0 if batches else idle + 1
         for tp, records in batches.items():
             if tp not in pending:

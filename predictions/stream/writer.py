@@ -33,6 +33,7 @@ from predictions.models import (
 from predictions.signals import stream_batch_stored
 from predictions.stream.batches import RunStats, ScoredBatch
 from predictions.stream.copy_encoding import COPY_COLUMNS, copy_rows
+from predictions.stream.watchdog import progress
 
 
 @dataclass(slots=True)
@@ -49,6 +50,7 @@ class BatchCommit:
     started: float
     payload: bytes | None = None  # COPY rows, encoded before the write (PostgreSQL)
     first_offset: int | None = None  # the batch's first record (what the poison breaker counts)
+    epoch: int = 0  # the partition's log epoch the offsets belong to
 
     def write(self) -> None:
         """One transaction: renew the lease, advance the offset (the fence), insert the rows."""
@@ -58,7 +60,7 @@ class BatchCommit:
             try:
                 StreamOffset.objects.advance(
                     topic=self.tp.topic, partition=self.tp.partition, expected=self.expected,
-                    next_offset=self.next_offset, lag=self.lag)
+                    next_offset=self.next_offset, lag=self.lag, epoch=self.epoch)
             except Fenced:
                 metrics.CONSUMER_ERRORS.labels(kind="fenced").inc()
                 raise
@@ -68,6 +70,7 @@ class BatchCommit:
 
 def observe(commit: BatchCommit, stats: RunStats) -> None:
     """Count a committed batch in the run's stats and the metrics."""
+    progress()
     stats.batches += 1
     batch = commit.batch
     if batch is not None:
@@ -187,8 +190,8 @@ def write_predictions(batch: ScoredBatch, payload: bytes | None = None) -> None:
 
     On PostgreSQL with COPY, the rows encoded in one pass (`copy_rows`, unless the writer
     thread's caller encoded them already), then their LabelPending rows selected by the
-    batch's positions (the unique index). Elsewhere (SQLite) bulk_create of both. A duplicate
-    position fails the transaction either way.
+    batch's positions, log epoch included (the unique index). Elsewhere (SQLite) bulk_create
+    of both. A duplicate position fails the transaction either way.
     """
     if connection.vendor != "postgresql":
         rows = Prediction.objects.bulk_create(prediction_objects(batch), batch_size=500)
@@ -205,9 +208,9 @@ def write_predictions(batch: ScoredBatch, payload: bytes | None = None) -> None:
         cursor.execute(
             f"INSERT INTO {LabelPending._meta.db_table} (prediction_id, product_id, event_ts) "
             f"SELECT id, product_id, event_ts FROM {Prediction._meta.db_table} "
-            f'WHERE topic = %s AND "partition" = %s AND "offset" BETWEEN %s AND %s '
-            f"ON CONFLICT DO NOTHING",
-            [batch.topic, batch.partition, min(offsets), max(offsets)])
+            f'WHERE topic = %s AND "partition" = %s AND log_epoch = %s '
+            f'AND "offset" BETWEEN %s AND %s ON CONFLICT DO NOTHING',
+            [batch.topic, batch.partition, batch.log_epoch, min(offsets), max(offsets)])
 
 
 def prediction_objects(batch: ScoredBatch) -> list[Prediction]:
@@ -221,7 +224,8 @@ def prediction_objects(batch: ScoredBatch) -> list[Prediction]:
             score=served[i], label=served[i] >= batch.threshold, threshold=batch.threshold,
             shadow_variant=batch.shadow_variant, shadow_score=shadow[i],
             model_version_id=batch.model_version_id, topic=batch.topic,
-            partition=batch.partition, offset=t.offsets[i], tick_index=t.tick_index[i],
+            partition=batch.partition, log_epoch=batch.log_epoch, offset=t.offsets[i],
+            tick_index=t.tick_index[i],
             mid=t.mids[i], shadow_threshold=batch.shadow_threshold,
             feature_set=FEATURE_SET_VERSION,
         )

@@ -189,6 +189,11 @@ def exposition(client, api_client, kafka, model_version, feature_names, settings
     stats = consume_run(max_seconds=10, max_messages=4, holder="rules-test")
     StreamLease.objects.report("rules-test", messages=stats.messages, errors=stats.errors)
     assert (stats.scored, stats.dead_lettered) == (3, 1)
+    # The broker "lost its log": a stored offset past the log's end is reset at the next claim.
+    from predictions.models import StreamOffset
+
+    StreamOffset.objects.filter(topic=kafka.KAFKA_TOPIC_TICKS).update(next_offset=1000)
+    consume_run(max_seconds=1, holder="rules-test")
 
     # Evidently failing is outside our code; the run's failure is recorded as ours would be.
     def evidently_breaks(*args, **kwargs):

@@ -5,6 +5,7 @@ status the operation documents, and never a 5xx."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 import pytest
@@ -22,12 +23,19 @@ JSON_VALUES = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
                                                                 max_size=4),
     max_leaves=20)
+# Any datetime a client can write: years 1–9999, naive or with any offset up to ±23:59, which
+# can push it past the representable range in UTC (a 400 naming the field, issue #19).
+OFFSETS = st.integers(-1439, 1439).map(lambda m: timezone(timedelta(minutes=m)))
+DATETIMES = st.one_of(
+    st.datetimes(min_value=datetime.min, max_value=datetime.max, timezones=st.none() | OFFSETS),
+    st.datetimes(min_value=datetime(9999, 12, 31), max_value=datetime.max, timezones=OFFSETS),
+    st.datetimes(min_value=datetime.min, max_value=datetime(1, 1, 2), timezones=OFFSETS))
 CHARSETS = ["utf-8", "punycode", "base64", "utf-16", "latin-1", "idna", "zlib", "nope", ""]
 
 
 def query_value(parameter: dict) -> st.SearchStrategy:
     schema = parameter.get("schema", {})
-    choices = [ANY_TEXT, st.integers().map(str), st.datetimes().map(lambda d: d.isoformat()),
+    choices = [ANY_TEXT, st.integers().map(str), DATETIMES.map(lambda d: d.isoformat()),
                st.sampled_from(["2024-13-01T00:00:00", "0", "-1", "", "\x00", "1e400"])]
     if "enum" in schema:
         choices.append(st.sampled_from(schema["enum"]))
