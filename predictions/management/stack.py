@@ -2,7 +2,10 @@
 
 Starts the Kafka broker (embedded Tansu unless KAFKA_BOOTSTRAP_SERVERS is set), the web
 server, the Celery default worker, the stream worker, beat and the simulator feed; watches
-them; and stops them all, in reverse order, on Ctrl-C, SIGTERM, or when one of them dies.
+them; restarts a process that the stream watchdog ended (exit code 70: it made no progress
+for the grace period and asks to be started again, as compose's `restart` would); and stops
+them all, clients first and the broker last, on Ctrl-C, SIGTERM, or when one of them dies
+otherwise.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from pathlib import Path
 
 BROKER = "kafka"  # the process name of the embedded broker: stopped last
 STOP_SECONDS = 30  # how long a wave of processes may take to stop before SIGKILL
+RESTART_CODE = 70  # predictions.stream.watchdog.EXIT_CODE: "stuck, start me again"
+RESTARTS_PER_HOUR = 5  # more than this, and the stack stops instead of looping
 
 
 @dataclass
@@ -27,6 +32,7 @@ class Proc:
     argv: list[str]
     popen: subprocess.Popen | None = None
     log: Path | None = None
+    restarts: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -39,24 +45,40 @@ class Stack:
     def start(self, name: str, argv: list[str]) -> Proc:
         log_path = self.runtime / "logs" / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(log_path, "ab")
-        popen = subprocess.Popen(argv, env=self.env, stdout=handle, stderr=subprocess.STDOUT,
-                                 start_new_session=True)
-        proc = Proc(name, argv, popen, log_path)
+        proc = Proc(name, argv, None, log_path)
+        self._spawn(proc)
         self.procs.append(proc)
-        print(f"  started {name:<13} pid {popen.pid:<7} log {log_path}")
+        print(f"  started {name:<13} pid {proc.popen.pid:<7} log {log_path}")
         return proc
 
+    def _spawn(self, proc: Proc) -> None:
+        with open(proc.log, "ab") as handle:  # the child keeps its own copy of the descriptor
+            proc.popen = subprocess.Popen(proc.argv, env=self.env, stdout=handle,
+                                          stderr=subprocess.STDOUT, start_new_session=True)
+
     def watch(self) -> int:
-        """Block until a stop is asked for (0) or a process dies (1)."""
+        """Block until a stop is asked for (0) or a process dies (1); a process the stream
+        watchdog ended is started again, up to RESTARTS_PER_HOUR times an hour."""
         while not self.stopping:
             for proc in self.procs:
                 code = proc.popen.poll() if proc.popen else None
-                if code is not None:
-                    print(f"\n{proc.name} exited with {code}; see {proc.log}. Stopping.")
-                    return 1
+                if code is None:
+                    continue
+                if code == RESTART_CODE and self._may_restart(proc):
+                    self._spawn(proc)
+                    print(f"\n{proc.name} was stuck (exit {code}; stacks in {proc.log}); "
+                          f"started again, pid {proc.popen.pid}")
+                    continue
+                print(f"\n{proc.name} exited with {code}; see {proc.log}. Stopping.")
+                return 1
             time.sleep(0.5)
         return 0
+
+    @staticmethod
+    def _may_restart(proc: Proc) -> bool:
+        now = time.monotonic()
+        proc.restarts = [t for t in proc.restarts if now - t < 3600] + [now]
+        return len(proc.restarts) <= RESTARTS_PER_HOUR
 
     def stop(self) -> None:
         """Stop in two waves: every process but the Kafka broker (the feed and beat stop
