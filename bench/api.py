@@ -228,7 +228,8 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
         drop_database(db_name)
-        shutil.rmtree(workdir, ignore_errors=True)
+        if os.environ.get("BENCH_API_KEEP_LOGS") != "1":
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def print_table(results: dict[tuple[str, str], dict[str, float]], names: list[str]) -> None:

@@ -20,15 +20,15 @@ from django.db import OperationalError
 # 0.25-0.5 s with the default settings.
 AWAY_AFTER_SECONDS = 5.0
 
-_last_success = 0.0  # monotonic time the last successful round began
+_last_success = 0.0  # monotonic time the last successful round ended
 _failure: str | None = None  # the error of the last round, if it failed
 _watched_pid: int | None = None  # the process whose refresher runs (set by its start)
 
 
-def round_succeeded(started: float) -> bool:
+def round_succeeded(ended: float) -> bool:
     """Record a successful round; True if the database was away until now."""
     global _last_success, _failure
-    was_away, _failure, _last_success = _failure is not None, None, started
+    was_away, _failure, _last_success = _failure is not None, None, ended
     return was_away
 
 

@@ -69,7 +69,6 @@ def refresh_once(*, tokens: bool = True) -> None:
     from predictions.api.authentication import tokens_refresh
     from predictions.config import config_refresh
 
-    started = time.monotonic()
     for attempt in (1, 2):
         try:
             config_refresh()
@@ -88,7 +87,9 @@ def refresh_once(*, tokens: bool = True) -> None:
             if outage.round_failed(reason):
                 log.warning("database unavailable: %s", reason)
             raise
-        if outage.round_succeeded(started):
+        # Success counts from when the round ended: a round that spent seconds loading a
+        # newly promoted model must not leave the database looking away just after it.
+        if outage.round_succeeded(time.monotonic()):
             log.warning("database available again")
         return
 

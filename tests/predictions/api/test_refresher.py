@@ -85,3 +85,26 @@ def test_a_refresher_stuck_past_the_bound_reports_the_database_away():
     finally:
         outage.watch(False)
     assert outage.database_away() is None  # no refresher in this process: nothing reported
+
+
+@pytest.mark.django_db
+def test_a_round_slower_than_the_bound_does_not_leave_the_database_away(monkeypatch,
+                                                                       model_version):
+    """A round that spends longer than the bound (a newly promoted model loading on a busy
+    machine) counts from when it ended: the first request after it is served, not a 503."""
+    from predictions import serving
+
+    loaded = serving.active_scorers
+
+    def slow_load(*args, **kwargs):
+        time.sleep(0.3)
+        return loaded(*args, **kwargs)
+
+    monkeypatch.setattr(outage, "AWAY_AFTER_SECONDS", 0.2)
+    monkeypatch.setattr(serving, "active_scorers", slow_load)
+    outage.watch(True)
+    try:
+        refresher.refresh_once()
+        assert outage.database_away() is None
+    finally:
+        outage.watch(False)
