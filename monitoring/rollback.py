@@ -19,6 +19,7 @@ from django.utils import timezone
 from drift.models import DriftReport
 from monitoring.burn import TIERS, WINDOW_MINUTES, burn_rate
 from monitoring.selectors import slo_minute_sums
+from predictions.core.backtest import MIN_BLOCKS
 from predictions.core.scorers import BASELINE, ML
 from predictions.models import ConfigAuditEntry, ServiceConfig
 from predictions.selectors import live_paired_interval
@@ -77,12 +78,14 @@ def pr_auc_trigger(config: ServiceConfig, now: datetime) -> Trigger:
     rows, pr = live["rows"], live["pr_auc"]
     if pr["diff"] is None:
         return Trigger("live_pr_auc", False, f"live PR-AUC undefined over {rows} matured rows")
-    fired = rows >= m and pr["high"] is not None and pr["high"] <= -margin
+    fired = (rows >= m and live["blocks"] >= MIN_BLOCKS and pr["high"] is not None
+             and pr["high"] <= -margin)
     interval = "n/a" if pr["low"] is None else f"[95 % {pr['low']:.4f}, {pr['high']:.4f}]"
     return Trigger("live_pr_auc", fired,
                    f"live PR-AUC ml − baseline {pr['diff']:.4f} {interval} over "
                    f"{live['blocks']} blocks (fires when the interval lies wholly at or below "
-                   f"−{margin:.4f}) over {rows} matured rows in {minutes} min (need {m})")
+                   f"−{margin:.4f}; needs {MIN_BLOCKS} blocks) over {rows} matured rows in {minutes} min "
+                   f"(need {m})")
 
 
 def fast_burn_trigger(config: ServiceConfig, now: datetime) -> Trigger:

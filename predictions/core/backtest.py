@@ -182,6 +182,12 @@ def curves(rows: Rows, names: tuple[str, ...]) -> dict[str, Any]:
 NOT_ENOUGH = "Not enough evidence"
 
 
+# Fewer blocks than this and a block bootstrap has almost nothing to draw from (2 blocks give 3
+# distinct resamples): the interval is then the point estimate in disguise, and no verdict or
+# rollback rests on it.
+MIN_BLOCKS = 6
+
+
 def live_verdict(intervals: dict[str, Interval], *, rows: int, min_rows: int,
                  blocks: int) -> str:
     """What the live difference (ML − baseline) supports: "Not enough evidence" with too few
@@ -189,8 +195,9 @@ def live_verdict(intervals: dict[str, Interval], *, rows: int, min_rows: int,
     metric favours (PR-AUC higher is better, Brier lower)."""
     if rows < min_rows:
         return f"{NOT_ENOUGH} ({rows} matured rows, fewer than {min_rows})"
-    if blocks < 2:
-        return f"{NOT_ENOUGH} ({blocks} time block: nothing to resample)"
+    if blocks < MIN_BLOCKS:
+        return (f"{NOT_ENOUGH} ({blocks} time block{'s' if blocks != 1 else ''}, fewer than "
+                f"{MIN_BLOCKS} to resample)")
     said = []
     pr, brier = intervals["pr_auc"], intervals["brier"]
     if not pr.spans_zero:

@@ -84,3 +84,17 @@ def test_the_rollback_trigger_fires_only_when_the_interval_lies_wholly_beyond_th
     assert not halfway.fired and "[95 %" in halfway.detail
     assert not pr_auc_trigger(policy(auto_rollback_min_rows=3001,
                                      auto_rollback_pr_auc_margin=edge), now).fired
+
+
+def test_a_clear_difference_over_too_few_blocks_is_not_enough_evidence_and_never_fires(
+        model_version):
+    """Twenty minutes of rows: four 5-minute blocks, whatever the gap. A block bootstrap over
+    four blocks is the point estimate in disguise; no verdict and no rollback rest on it."""
+    worse_ml(model_version, 1200)
+    now = timezone.now()
+    live = live_paired_interval(since=now - timedelta(minutes=60), now=now)
+    assert live["pr_auc"]["diff"] < 0 and live["blocks"] < 6
+    assert live["verdict"].startswith(f"Not enough evidence ({live['blocks']} time blocks")
+    trigger = pr_auc_trigger(policy(auto_rollback_min_rows=1000,
+                                    auto_rollback_pr_auc_margin=0.0), now)
+    assert not trigger.fired and "needs 6 blocks" in trigger.detail
