@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -104,22 +105,39 @@ def _configured(field: str) -> float:
 
 def record(endpoint: str, status: int, seconds: float) -> None:
     """One API request: its endpoint's rollup, and for predict the two API SLOs."""
-    minute = _now_minute()
-    ms = seconds * 1000.0
+    record_many(endpoint, [(time.time(), status, seconds)])
+
+
+def record_many(endpoint: str, requests: list[tuple[float, int, float]]) -> None:
+    """API requests of one endpoint, each (unix time answered, HTTP status, seconds to
+    answer): the rollup of each one's minute, and for predict the two API SLOs. The token
+    predict path hands its requests over in batches (monitoring.request_tally)."""
+    if not requests:
+        return
     threshold = _configured("slo_latency_threshold_ms") if endpoint == SLO_ENDPOINT else 0.0
+    edges = len(LATENCY_EDGES_MS)
+    slo: dict[int, list[int]] = {}  # minute → [requests, available, within the threshold]
     with _lock:
-        counts = _counts(API, minute, endpoint)
-        counts[0] += 1
-        if status >= 500:
-            counts[1] += 1
-        elif status >= 400:
-            counts[2] += 1
-        for i, edge in enumerate(LATENCY_EDGES_MS, start=3):
-            if ms <= edge:
-                counts[i] += 1
+        for at, status, seconds in requests:
+            minute = int(at // 60) * 60
+            ms = seconds * 1000.0
+            counts = _counts(API, minute, endpoint)
+            counts[0] += 1
+            if status >= 500:
+                counts[1] += 1
+            elif status >= 400:
+                counts[2] += 1
+            # le_<edge>ms counts every request within the edge: the first edge >= ms onwards.
+            for i in range(bisect_left(LATENCY_EDGES_MS, ms), edges):
+                counts[3 + i] += 1
+            judged = slo.setdefault(minute, [0, 0, 0])
+            judged[0] += 1
+            judged[1] += status < 500
+            judged[2] += ms <= threshold
         if endpoint == SLO_ENDPOINT:
-            _count_slo("api_availability", minute, int(status < 500), 1)
-            _count_slo("api_latency", minute, int(ms <= threshold), 1)
+            for minute, (total, available, fast) in slo.items():
+                _count_slo("api_availability", minute, available, total)
+                _count_slo("api_latency", minute, fast, total)
     _flush_soon()
 
 

@@ -17,6 +17,7 @@ def _fresh_process_state(settings):
     from predictions.api import outage
     from predictions.api.authentication import forget_tokens
     from predictions.api.readiness import forget_readiness
+    from predictions.api.throttling import forget_reservations
     from predictions.config import forget_config
     from predictions.serving import forget_loaded
     from predictions.stream import breaker
@@ -27,6 +28,7 @@ def _fresh_process_state(settings):
     # /ready's per-address budget is not spent across tests (its throttle has a test).
     settings.API_THROTTLE_RATES = {**settings.API_THROTTLE_RATES, "ready": "off"}
     settings.SLI_FLUSH_SECONDS = 0  # SLI rollups inside the test's transaction
+    settings.METRICS_PUBLISH_SECONDS = 0  # the token predict path's counts as it answers
     # Pages render without a collectstatic run (the manifest exists only after one).
     settings.STORAGES = {**settings.STORAGES, "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
@@ -35,6 +37,7 @@ def _fresh_process_state(settings):
     forget_tokens()
     forget_live_cache()
     forget_readiness()
+    forget_reservations()
     reset_feature_engine()
     breaker.reset()
     outage.watch(False)  # no web worker refresher's finding carries over
@@ -43,6 +46,7 @@ def _fresh_process_state(settings):
     forget_loaded()
     forget_tokens()
     forget_readiness()
+    forget_reservations()
     reset_feature_engine()
     breaker.reset()
 

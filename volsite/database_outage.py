@@ -31,12 +31,18 @@ class DatabaseOutageMiddleware:
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
         if not isinstance(exc, (OperationalError, InterfaceError)):
             return None
-        log.warning("%s %s: database unavailable (%s: %s)", request.method, request.path,
-                    type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc) else "")
-        if request.path.startswith("/api/"):
-            response: HttpResponse = JsonResponse(
-                {"error": "database_unavailable", "detail": DETAIL}, status=503)
-        else:
-            response = HttpResponse(DETAIL + "\n", status=503, content_type="text/plain")
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
+        return outage_response(request, exc)
+
+
+def outage_response(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """The 503 for a connection-level database error (also the token predict handler's,
+    volsite/token_api.py)."""
+    log.warning("%s %s: database unavailable (%s: %s)", request.method, request.path,
+                type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc) else "")
+    if request.path.startswith("/api/"):
+        response: HttpResponse = JsonResponse(
+            {"error": "database_unavailable", "detail": DETAIL}, status=503)
+    else:
+        response = HttpResponse(DETAIL + "\n", status=503, content_type="text/plain")
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response

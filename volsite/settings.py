@@ -117,19 +117,6 @@ MIDDLEWARE = [
     "monitoring.middleware.ApiSliMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
-# The chain of a POST to /api/v1/predict that names the `Token` auth scheme (volsite/token_api.py):
-# MIDDLEWARE without what only sessions, browsers and static files need (whitenoise, sessions,
-# CSRF, auth, messages). Everything the token API's contract relies on stays, in the same order.
-TOKEN_API_MIDDLEWARE = [
-    "volsite.request_limits.RequestLimitsMiddleware",
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "volsite.database_outage.DatabaseOutageMiddleware",
-    "monitoring.middleware.ApiSliMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
-]
 
 ROOT_URLCONF = "volsite.urls"
 WSGI_APPLICATION = "volsite.wsgi.application"
@@ -435,6 +422,10 @@ DRIFT_HTML_KEEP = env_int("DRIFT_HTML_KEEP", 24)
 # API request counts are flushed to the database this often per process (SLO page), by a
 # background thread; 0 writes them inline with each request.
 SLI_FLUSH_SECONDS = env_float("SLI_FLUSH_SECONDS", 5.0)
+# The token predict path's request counts (Prometheus series and SLI counts) are published from
+# process memory this often, by a background thread (monitoring/request_tally.py); 0 publishes
+# each request as it is answered.
+METRICS_PUBLISH_SECONDS = env_float("METRICS_PUBLISH_SECONDS", 1.0)
 PROMETHEUS_EXPORT_MIGRATIONS = False
 
 # --- Celery ------------------------------------------------------------------------------------

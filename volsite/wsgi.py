@@ -1,7 +1,7 @@
 """WSGI entry point of the web server (the production command is in README.md, "Processes").
 
-Django's application, with token-authenticated predict requests on a shorter middleware chain
-(volsite/token_api.py)."""
+Django's application, with plain token-authenticated predict requests answered by a lean
+handler (volsite/token_api.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,6 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "volsite.settings")
 _django = get_wsgi_application()  # sets Django up; the token API handler needs the settings
 
-from volsite.token_api import TokenApiHandler, TokenApiRouter  # noqa: E402
+from volsite.token_api import TokenApiRouter  # noqa: E402
 
-application = TokenApiRouter(_django, TokenApiHandler())
+application = TokenApiRouter(_django)

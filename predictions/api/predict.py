@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
-from monitoring import metrics
 from predictions import serving
 from predictions.api import outage
 from predictions.api.exceptions import error_body
@@ -25,6 +24,7 @@ class PredictAnswer:
     status: int
     body: dict[str, Any]
     variant: str | None = None  # the served variant (X-Model-Variant), on a 200
+    rows: int = 0  # rows scored (volatility_api_rows_scored_total, counted by the caller)
 
 
 def predict_answer(read_body: Callable[[], Any], *, is_staff: bool) -> PredictAnswer:
@@ -46,7 +46,6 @@ def predict_answer(read_body: Callable[[], Any], *, is_staff: bool) -> PredictAn
         scored = serving.rows_score(serving=active, X=X, variant=variant, is_staff=is_staff)
     except serving.VariantForbidden as exc:
         return PredictAnswer(403, error_body("permission_denied", str(exc)))
-    metrics.API_ROWS_SCORED.labels(variant=scored.variant).inc(len(scored.scores))
     body: dict[str, Any] = {
         "scores": scored.scores.tolist(),
         "labels": scored.labels.astype(np.int8).tolist(),
@@ -57,4 +56,4 @@ def predict_answer(read_body: Callable[[], Any], *, is_staff: bool) -> PredictAn
     }
     if scored.fallback_reason:
         body["fallback_reason"] = scored.fallback_reason
-    return PredictAnswer(200, body, scored.variant)
+    return PredictAnswer(200, body, scored.variant, len(scored.scores))

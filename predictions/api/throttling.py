@@ -2,14 +2,24 @@
 
 A DRF token belongs to exactly one user, so counting per user is counting per token. Rates
 come from settings.API_THROTTLE_RATES (env-driven, see settings.py) and are read at request
-time. The counter is a fixed window kept in the Django cache with one `add`/`incr` per
-request: DRF's stock throttles keep a list of every timestamp in the window and re-store it
+time. The count is a fixed window kept in the Django cache (per process by default, Redis with
+CACHE_URL): DRF's stock throttles keep a list of every timestamp in the window and re-store it
 per request, which costs O(rate) on the hot path at serving rates of thousands per minute.
+
+Each process reserves requests of a window from the shared count in blocks, one `add`/`incr`
+per block instead of one per request: a block is at most RESERVE_MAX requests and at most
+1/RESERVE_SHARE of what the window had left at the last look, so a rate under 128 per window
+is counted one request at a time, exactly as before. A request past the rate always asks the
+shared count. A token is never admitted past its rate; it may be refused early by up to one
+unspent block per other process (at most 63 requests, and at most 1/64 of its budget) when
+those processes stop serving it within the window.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 import time
 from typing import Any
 
@@ -18,8 +28,17 @@ from django.core.cache import caches
 from rest_framework.throttling import BaseThrottle
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+RESERVE_MAX = 64
+RESERVE_SHARE = 64
+_MAX_SLOTS = 10_000
+
+_lock = threading.Lock()
+# (scope, who, rate, period) → (window, requests still reserved by this process, the shared
+# count after this process's last reservation)
+_reserved: dict[tuple[str, str, int, int], tuple[int, int, int]] = {}
 
 
+@functools.lru_cache(maxsize=64)
 def parse_rate(rate: str | None) -> tuple[int, int] | None:
     """'600/minute' → (600, 60); None, '' or 'off' → None (no limit)."""
     if rate is None or rate.strip().lower() in {"", "off", "none"}:
@@ -29,6 +48,12 @@ def parse_rate(rate: str | None) -> tuple[int, int] | None:
         return int(num), _PERIODS[period.strip()[0].lower()]
     except (ValueError, KeyError, IndexError):
         raise ValueError(f"throttle rate {rate!r} is not like '600/minute'") from None
+
+
+def forget_reservations() -> None:
+    """Drop this process's reserved blocks (tests that clear the shared count)."""
+    with _lock:
+        _reserved.clear()
 
 
 class TokenRateThrottle(BaseThrottle):
@@ -48,20 +73,37 @@ class TokenRateThrottle(BaseThrottle):
         num, period = limit
         now = time.time()
         window = int(now // period)
-        key = f"throttle:{scope}:{who}:{period}:{window}"
-        cache = caches[settings.API_THROTTLE_CACHE]
-        if cache.add(key, 1, timeout=period + 1):
-            count = 1
-        else:
-            try:
-                count = cache.incr(key)
-            except ValueError:  # the window's key expired between add and incr
-                cache.add(key, 1, timeout=period + 1)
-                count = 1
-        if count <= num:
+        slot = (scope, who, num, period)
+        with _lock:
+            held_window, left, counted = _reserved.get(slot, (window, 0, 0))
+            if held_window == window and left > 0:
+                _reserved[slot] = (window, left - 1, counted)
+                return True
+        if held_window != window:
+            counted = 0
+        block = max(1, min(RESERVE_MAX, (num - counted) // RESERVE_SHARE))
+        counted = self._count(f"throttle:{scope}:{who}:{period}:{window}", block, period)
+        granted = min(block, num - (counted - block))  # the part of the block within the rate
+        with _lock:
+            if len(_reserved) >= _MAX_SLOTS:
+                _reserved.clear()
+            _reserved[slot] = (window, max(granted - 1, 0), counted)
+        if granted > 0:
             return True
         self.retry_after = (window + 1) * period - now
         return False
+
+    @staticmethod
+    def _count(key: str, block: int, period: int) -> int:
+        """Add `block` to the window's shared count; the count after it."""
+        cache = caches[settings.API_THROTTLE_CACHE]
+        if cache.add(key, block, timeout=period + 1):
+            return block
+        try:
+            return cache.incr(key, block)
+        except ValueError:  # the window's key expired between add and incr
+            cache.add(key, block, timeout=period + 1)
+            return block
 
     def ident(self, request: Any) -> str | None:
         """Whose budget a request spends: its token's user (None: not throttled here)."""

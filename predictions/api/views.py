@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from monitoring import metrics
 from predictions import selectors, serving
 from predictions.api import schema
 from predictions.api.authentication import has_metrics_token
@@ -32,7 +33,8 @@ from predictions.core.ticks import is_product_id
 
 class PredictView(APIView):
     """Predict through DRF: the OpenAPI description, and every request the token fast path
-    (predictions/api/token_predict.py) leaves to it (sessions, odd headers, other methods)."""
+    (predictions/api/token_predict.py, through volsite/token_api.py) leaves to Django's full
+    handler (sessions, odd headers, other methods)."""
 
     permission_classes = [IsAuthenticated]
     throttle_scope = "predict"
@@ -45,6 +47,8 @@ class PredictView(APIView):
         response = Response(answer.body, status=answer.status)
         if answer.variant:
             response["X-Model-Variant"] = answer.variant
+        if answer.rows:
+            metrics.API_ROWS_SCORED.labels(variant=answer.variant).inc(answer.rows)
         return response
 
 

@@ -1,18 +1,17 @@
-"""Which chain answers which request (volsite/token_api.py): the plain token predict request
-takes the short chain and the fast view, everything else what it always took. What they
-answer is pinned by tests/predictions/api/test_api_predict_contract.py."""
+"""Which handler answers which request (volsite/token_api.py): the plain token predict request
+takes the lean handler, everything else Django's full handler, as always. What they answer is
+pinned by tests/predictions/api/test_api_predict_contract.py; here, the routing, and that the
+lean handler's answers carry the same headers as the full chain's."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from django.conf import settings
 from rest_framework.authtoken.models import Token
 
-from predictions.api import token_predict
+from predictions.api.token_predict import is_plain
 from tests.predictions.api.wsgi_client import wsgi_call
-from volsite.token_api import names_token_scheme
 
 pytestmark = pytest.mark.django_db
 
@@ -24,30 +23,41 @@ def token(api_user):
 
 @pytest.fixture
 def paths(monkeypatch):
-    """Records which handler and which predict view each request reached."""
+    """Records which handler answered each request ("lean" or "full")."""
     from volsite import wsgi
 
     seen: list[str] = []
     router = wsgi.application
-    for name in ("full", "token_api"):
-        handler = getattr(router, name)
-        monkeypatch.setattr(router, name, lambda env, start, h=handler, n=name: (
-            seen.append(n), h(env, start))[1])
-    drf = token_predict._drf_view
-    monkeypatch.setattr(token_predict, "_drf_view",
-                        lambda request: (seen.append("drf"), drf(request))[1])
+    lean, full = router.token_api, router.full
+
+    def lean_recorded(env, start):
+        seen.append("lean")
+        return lean(env, start)
+
+    def full_recorded(env, start):
+        seen.append("full")
+        return full(env, start)
+
+    monkeypatch.setattr(router, "token_api", lean_recorded)
+    monkeypatch.setattr(router, "full", full_recorded)
+    monkeypatch.setattr(lean, "full", full_recorded)  # what the lean handler hands over
     return seen
 
 
-def post(names, **headers):
-    body = json.dumps({"rows": [dict.fromkeys(names, 0.001)]}).encode()
-    return wsgi_call("POST", "/api/v1/predict", body,
-                     headers={"Content-Type": "application/json", **headers})
+def body_of(names) -> bytes:
+    return json.dumps({"rows": [dict.fromkeys(names, 0.001)]}).encode()
 
 
-def test_a_plain_token_request_skips_drf(paths, token, model_version, feature_names):
+def post(names, content_length=None, secure=False, **headers):
+    return wsgi_call("POST", "/api/v1/predict", body_of(names),
+                     headers={"Content-Type": "application/json", **headers},
+                     content_length=content_length, secure=secure)
+
+
+def test_a_plain_token_request_takes_the_lean_handler(paths, token, model_version,
+                                                      feature_names):
     assert post(feature_names, Authorization=f"Token {token}").status == 200
-    assert paths == ["token_api"]
+    assert paths == ["lean"]
 
 
 @pytest.mark.parametrize("headers", [
@@ -55,18 +65,48 @@ def test_a_plain_token_request_skips_drf(paths, token, model_version, feature_na
     {"Accept": "application/json; indent=2"},
     {"Authorization": "token a b"},
     {"Authorization": "Token \xe9t\xe9"},
+    {"Authorization": "Bearer x"},
+    {"Authorization": None},
+    {"Authorization": None, "Cookie": "sessionid=abc"},
 ])
-def test_an_unusual_token_request_is_left_to_drf(paths, token, model_version, feature_names,
+def test_an_unusual_request_takes_the_full_chain(paths, token, model_version, feature_names,
                                                  headers):
-    post(feature_names, **{"Authorization": f"Token {token}", **headers})
-    assert paths == ["token_api", "drf"]
-
-
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer x"},
-                                     {"Cookie": "sessionid=abc"}])
-def test_other_callers_take_the_full_chain(paths, model_version, feature_names, headers):
-    post(feature_names, **headers)
+    sent = {"Authorization": f"Token {token}", **headers}
+    post(feature_names, **{k: v for k, v in sent.items() if v is not None})
     assert paths == ["full"]
+
+
+@pytest.mark.parametrize(("content_length", "status"), [("abc", 400), (" 12", None),
+                                                        (str(3 * 1024 * 1024), 413)])
+def test_a_framing_error_is_handed_to_the_full_chain(paths, token, model_version, feature_names,
+                                                     content_length, status):
+    answer = post(feature_names, content_length=content_length, Authorization=f"Token {token}")
+    assert paths == ["lean", "full"]
+    if status:
+        assert answer.status == status
+
+
+def test_a_disallowed_host_is_handed_to_the_full_chain(paths, token, model_version,
+                                                       feature_names):
+    answer = post(feature_names, Authorization=f"Token {token}", Host="evil.example")
+    assert paths == ["lean", "full"] and answer.status == 400
+
+
+def test_an_https_redirect_is_handed_to_the_full_chain(token, model_version, feature_names,
+                                                       settings, monkeypatch):
+    from django.core.handlers.wsgi import WSGIHandler
+
+    from volsite import wsgi
+
+    settings.SECURE_SSL_REDIRECT = True
+    fresh = WSGIHandler()  # middleware read their settings when the handler is built
+    seen: list[str] = []
+    monkeypatch.setattr(wsgi.application.token_api, "full",
+                        lambda env, start: (seen.append("full"), fresh(env, start))[1])
+    assert post(feature_names, Authorization=f"Token {token}").status == 301
+    assert seen == ["full"]
+    assert post(feature_names, secure=True, Authorization=f"Token {token}").status == 200
+    assert seen == ["full"]
 
 
 def test_other_paths_and_methods_take_the_full_chain(paths, token):
@@ -76,18 +116,37 @@ def test_other_paths_and_methods_take_the_full_chain(paths, token):
     assert paths == ["full"] * 3
 
 
-@pytest.mark.parametrize(("header", "named"), [
-    ("Token abc", True), ("token abc", True), ("TOKEN", True), ("Token a b", True),
-    ("Bearer abc", False), ("", False), ("Tokenabc", False), ("Basic dG9rZW4=", False),
+@pytest.mark.parametrize(("headers", "plain"), [
+    ({"CONTENT_TYPE": "application/json", "HTTP_AUTHORIZATION": "Token abc"}, True),
+    ({"CONTENT_TYPE": "application/json", "HTTP_AUTHORIZATION": "token abc",
+      "HTTP_ACCEPT": "*/*"}, True),
+    ({"CONTENT_TYPE": "application/json", "HTTP_AUTHORIZATION": "Token a b"}, False),
+    ({"CONTENT_TYPE": "application/json", "HTTP_AUTHORIZATION": "TOKEN"}, False),
+    ({"CONTENT_TYPE": "application/json", "HTTP_AUTHORIZATION": "Bearer abc"}, False),
+    ({"CONTENT_TYPE": "text/plain", "HTTP_AUTHORIZATION": "Token abc"}, False),
+    ({"CONTENT_TYPE": "application/json", "HTTP_AUTHORIZATION": "Token abc",
+      "HTTP_ACCEPT": "text/html"}, False),
 ])
-def test_the_token_scheme_is_recognised_as_drf_does(header, named):
-    assert names_token_scheme(header) is named
+def test_plain_requests_are_told_from_the_rest(headers, plain):
+    assert is_plain(headers) is plain
 
 
-def test_the_short_chain_is_the_full_one_minus_browser_middleware():
-    kept = [m for m in settings.MIDDLEWARE if m in settings.TOKEN_API_MIDDLEWARE]
-    assert kept == settings.TOKEN_API_MIDDLEWARE  # nothing new, same order
-    dropped = set(settings.MIDDLEWARE) - set(settings.TOKEN_API_MIDDLEWARE)
-    assert {m.rsplit(".", 1)[1] for m in dropped} == {
-        "WhiteNoiseMiddleware", "SessionMiddleware", "CsrfViewMiddleware",
-        "AuthenticationMiddleware", "MessageMiddleware"}
+@pytest.mark.parametrize("secure", [False, True])
+def test_the_lean_answer_carries_the_full_chains_headers(token, model_version, feature_names,
+                                                         settings, secure):
+    """Every header, not only the pinned ones, and over HTTPS with HSTS on too."""
+    from django.core.handlers.wsgi import WSGIHandler
+
+    from volsite import wsgi
+
+    settings.SECURE_HSTS_SECONDS = 3600
+    settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    headers = {"Content-Type": "application/json", "Authorization": f"Token {token}"}
+    answers = [wsgi_call("POST", "/api/v1/predict", body_of(feature_names), headers=headers,
+                         secure=secure, application=app)
+               for app in (wsgi.application, WSGIHandler())]  # a full chain built now
+    lean, full = ({k: v for k, v in a.headers.items() if k != "content-length"} for a in answers)
+    assert answers[0].status == answers[1].status == 200
+    assert lean == full
+    assert ("strict-transport-security" in lean) is secure
+    assert int(answers[0].headers["content-length"]) == len(answers[0].content)

@@ -29,16 +29,20 @@ class Answer:
 
 
 def wsgi_call(method: str, path: str, body: bytes = b"", *, headers: dict[str, str] | None = None,
-              content_length: str | None = None) -> Answer:
+              content_length: str | None = None, secure: bool = False,
+              application: Any = None) -> Answer:
     """One request; `headers` by their HTTP names (Content-Type among them). Content-Length is
-    the body's unless `content_length` says otherwise ("" leaves it out)."""
-    from volsite.wsgi import application
+    the body's unless `content_length` says otherwise ("" leaves it out). `secure`: over
+    HTTPS. `application`: another WSGI application than the web server's (the full chain)."""
+    if application is None:
+        from volsite.wsgi import application
 
     environ: dict[str, Any] = {
         "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "", "SCRIPT_NAME": "",
         "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
         "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "127.0.0.1:8000",
-        "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
+        "wsgi.version": (1, 0), "wsgi.url_scheme": "https" if secure else "http",
+        "wsgi.input": io.BytesIO(body),
         "wsgi.errors": io.StringIO(), "wsgi.multithread": False, "wsgi.multiprocess": True,
         "wsgi.run_once": False,
     }
