@@ -23,6 +23,7 @@ import os
 import threading
 import time
 from collections import defaultdict, deque
+from multiprocessing.util import Finalize
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -150,7 +151,10 @@ def _start_publisher() -> None:
         _thread = threading.Thread(target=_publish_forever, name="metrics-publisher",
                                    daemon=True)
         _thread.start()
+        # At exit: atexit, and multiprocessing's exit hooks (granian's workers end with os._exit
+        # after those, where atexit handlers never run). Running twice publishes nothing twice.
         atexit.register(_publish_at_exit)
+        Finalize(None, _publish_at_exit, exitpriority=20)
 
 
 def _publish_at_exit() -> None:

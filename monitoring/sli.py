@@ -21,6 +21,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from multiprocessing.util import Finalize
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
@@ -242,7 +243,10 @@ def _ensure_flusher() -> None:
         _thread_pid = os.getpid()
         _thread = threading.Thread(target=_flush_forever, name="sli-flusher", daemon=True)
         _thread.start()
+        # At exit: atexit, and multiprocessing's exit hooks (granian's workers end with os._exit
+        # after those, where atexit handlers never run). Running twice publishes nothing twice.
         atexit.register(_flush_at_exit)
+        Finalize(None, _flush_at_exit, exitpriority=20)
 
 
 def _flush_at_exit() -> None:

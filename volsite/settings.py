@@ -261,6 +261,9 @@ API_THROTTLE_RATES = {
 # worker counts on its own (a token may get up to workers × rate); set CACHE_URL to Redis for
 # one shared count.
 API_THROTTLE_CACHE = "default"
+# Each process takes up to this many requests of a token's window from the shared count at a
+# time (predictions/api/throttling.py); 1 counts every request in the cache.
+API_THROTTLE_RESERVE = max(1, env_int("API_THROTTLE_RESERVE", 64))
 
 # /readiness probes: one answer is reused for this long per process (a probe storm costs one
 # check a second), and each client address may ask API_THROTTLE_READY times (429 past it).

@@ -7,12 +7,12 @@ CACHE_URL): DRF's stock throttles keep a list of every timestamp in the window a
 per request, which costs O(rate) on the hot path at serving rates of thousands per minute.
 
 Each process reserves requests of a window from the shared count in blocks, one `add`/`incr`
-per block instead of one per request: a block is at most RESERVE_MAX requests and at most
-1/RESERVE_SHARE of what the window had left at the last look, so a rate under 128 per window
-is counted one request at a time, exactly as before. A request past the rate always asks the
-shared count. A token is never admitted past its rate; it may be refused early by up to one
-unspent block per other process (at most 63 requests, and at most 1/64 of its budget) when
-those processes stop serving it within the window.
+per block instead of one per request: a block is at most API_THROTTLE_RESERVE requests (64)
+and at most 1/RESERVE_SHARE of what the window had left at the last look, so a rate under 128
+per window is counted one request at a time, as is every rate with API_THROTTLE_RESERVE=1. A
+request past the rate always asks the shared count. A token is never admitted past its rate;
+it may be refused early by up to one unspent block per other process (at most 63 requests,
+and at most 1/64 of its budget) when those processes stop serving it within the window.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from django.core.cache import caches
 from rest_framework.throttling import BaseThrottle
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-RESERVE_MAX = 64
 RESERVE_SHARE = 64
 _MAX_SLOTS = 10_000
 
@@ -81,7 +80,7 @@ class TokenRateThrottle(BaseThrottle):
                 return True
         if held_window != window:
             counted = 0
-        block = max(1, min(RESERVE_MAX, (num - counted) // RESERVE_SHARE))
+        block = max(1, min(settings.API_THROTTLE_RESERVE, (num - counted) // RESERVE_SHARE))
         counted = self._count(f"throttle:{scope}:{who}:{period}:{window}", block, period)
         granted = min(block, num - (counted - block))  # the part of the block within the rate
         with _lock:

@@ -31,14 +31,19 @@ def _get(url: str) -> tuple[int, str, bytes]:
 
 
 @pytest.fixture
-def web(tmp_path, model_version):
+def extra_env() -> dict[str, str]:
+    return {}
+
+
+@pytest.fixture
+def web(tmp_path, model_version, extra_env):
     need("PostgreSQL", postgres_in_use(), "the server's workers share the test database")
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url(), "WEB_BIND": f"127.0.0.1:{port}",
            "WEB_CONCURRENCY": "2", "VOLSITE_RUNTIME_DIR": str(tmp_path),
            "DJANGO_STATIC_ROOT": str(tmp_path / "static"), "DJANGO_SECRET_KEY": "test-only-web",
            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"), "OMP_NUM_THREADS": "1",
-           "WEB_GRACEFUL_SECONDS": "20"}
+           "WEB_GRACEFUL_SECONDS": "20", **extra_env}
     (tmp_path / "prometheus").mkdir()
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
                    cwd=ROOT, env=env, check=True)
@@ -101,3 +106,52 @@ def test_sigterm_drains_the_request_in_flight_then_exits(web, api_user, feature_
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["model_variant"] == "ml"
     assert web["proc"].wait(timeout=30) == 0
     assert not list(web["dir"].glob("gauge_livesum_*.db"))
+
+
+def _predict(base: str, token: str, body: bytes) -> int:
+    request = urllib.request.Request(f"{base}/api/v1/predict", data=body, method="POST",
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": f"Token {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status
+
+
+def _predicted(multiproc_dir) -> float:
+    """volatility_api_requests_total{predict, ml, 200} summed over the workers' files."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(multiproc_dir))
+    return registry.get_sample_value("volatility_api_requests_total", {
+        "endpoint": "predict", "variant": "ml", "status": "200"}) or 0.0
+
+
+def test_request_counts_reach_metrics_within_the_publishing_period(web, api_user, feature_names):
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=api_user).key
+    body = json.dumps({"rows": [dict.fromkeys(feature_names, 0.002)]}).encode()
+    assert [_predict(web["base"], token, body) for _ in range(20)] == [200] * 20
+    wait_until(lambda: _predicted(web["dir"]) == 20, timeout=10,
+               what="20 requests counted (published every METRICS_PUBLISH_SECONDS = 1 s)")
+
+
+@pytest.mark.parametrize("extra_env", [{"METRICS_PUBLISH_SECONDS": "3600"}])
+def test_a_stopping_worker_publishes_the_counts_it_holds(web, api_user, feature_names):
+    """Counts still in a worker's memory when it is stopped reach the metric files (and the
+    SLI rollups) as it exits."""
+    from rest_framework.authtoken.models import Token
+
+    from monitoring.models import ApiMinute
+
+    token = Token.objects.create(user=api_user).key
+    body = json.dumps({"rows": [dict.fromkeys(feature_names, 0.002)]}).encode()
+    assert [_predict(web["base"], token, body) for _ in range(12)] == [200] * 12
+    time.sleep(1.0)
+    assert _predicted(web["dir"]) == 0  # held in memory: the period is an hour
+    web["proc"].send_signal(signal.SIGTERM)
+    assert web["proc"].wait(timeout=30) == 0
+    assert _predicted(web["dir"]) == 12
+    assert sum(ApiMinute.objects.filter(endpoint="predict")
+               .values_list("requests", flat=True)) == 12

@@ -67,3 +67,88 @@ def test_a_mistyped_rate_fails_the_system_check(settings):
 
     settings.API_THROTTLE_RATES = {"predict": "fast", "history": "600/minute"}
     assert [e.id for e in check_throttle_rates()] == ["predictions.E001"]
+
+
+# --- blocks reserved from the shared count ----------------------------------------------------
+class _View:
+    throttle_scope = "predict"
+
+
+class _Request:
+    def __init__(self, pk: int) -> None:
+        self.user = type("U", (), {"pk": pk, "is_authenticated": True})()
+
+
+def _shared_count(pk: int, period: int = 60) -> int:
+    import time
+
+    return cache.get(f"throttle:predict:{pk}:{period}:{int(time.time() // period)}") or 0
+
+
+def _admit(pk: int) -> bool:
+    from predictions.api.throttling import TokenRateThrottle
+
+    return TokenRateThrottle().allow_request(_Request(pk), _View)
+
+
+@pytest.fixture
+def per_hour(settings, monkeypatch):
+    """Hour windows, so no test straddles a window edge; a clean process state."""
+    from predictions.api import throttling
+
+    throttling.forget_reservations()
+    yield lambda n: settings.API_THROTTLE_RATES.update(predict=f"{n}/hour")
+    throttling.forget_reservations()
+
+
+def _shared_count_hour(pk: int) -> int:
+    return _shared_count(pk, 3600)
+
+
+def test_a_process_touches_the_shared_count_once_per_block(per_hour, settings):
+    settings.API_THROTTLE_RATES = dict(settings.API_THROTTLE_RATES)
+    per_hour(6400)  # a block: min(64, 6400 // 64) = 64 requests
+    assert _admit(1) and _shared_count_hour(1) == 64
+    assert all(_admit(1) for _ in range(63)) and _shared_count_hour(1) == 64
+    assert _admit(1) and _shared_count_hour(1) == 128
+
+
+def test_reserve_1_counts_every_request_in_the_cache(per_hour, settings):
+    settings.API_THROTTLE_RATES = dict(settings.API_THROTTLE_RATES)
+    settings.API_THROTTLE_RESERVE = 1
+    per_hour(6400)
+    assert all(_admit(2) for _ in range(10)) and _shared_count_hour(2) == 10
+
+
+def test_several_processes_never_admit_past_the_rate(per_hour, settings):
+    """Three 'processes' (each its own reserved blocks, one shared count) take turns at
+    random: never more than the rate is admitted, and what is refused early is at most one
+    unspent block per other process."""
+    import random
+
+    from predictions.api import throttling
+
+    settings.API_THROTTLE_RATES = dict(settings.API_THROTTLE_RATES)
+    rate = 5000
+    per_hour(rate)
+    processes = [{} for _ in range(3)]
+    rng = random.Random(3)
+    admitted = 0
+    for _ in range(rate + 500):
+        held = processes[rng.randrange(3)]
+        throttling._reserved.clear()
+        throttling._reserved.update(held)
+        admitted += _admit(3)
+        held.clear()
+        held.update(throttling._reserved)
+    unspent = sum(left for held in processes for _, left, _ in held.values())
+    assert admitted <= rate
+    assert admitted + unspent == rate
+    assert unspent <= 2 * 63
+
+
+def test_a_small_rate_is_exact(per_hour, settings):
+    settings.API_THROTTLE_RATES = dict(settings.API_THROTTLE_RATES)
+    per_hour(100)  # under 128: one request at a time
+    assert [_admit(4) for _ in range(101)] == [True] * 100 + [False]
+    assert _shared_count_hour(4) == 101
