@@ -15,7 +15,7 @@ fi
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONPATH=$PWD
 for bench in bench/features.py bench/scoring.py bench/model_quality.py bench/simulator_vs_real.py \
     bench/live_rollups_accuracy.py bench/volume.py \
-    bench/stream.py bench/api.py bench/slo_page.py bench/rollback.py bench/backtest.py; do
+    bench/stream.py bench/api.py bench/api_levers.py bench/slo_page.py bench/rollback.py bench/backtest.py; do
   echo "== $bench"
   .venv/bin/python "$bench"
   echo

@@ -1,5 +1,5 @@
 """What POST /api/v1/predict answers once the caller is authenticated and within its rate:
-one function for both ways a request reaches it (the DRF view, and the token fast path of
+one function for both ways a request reaches it (the DRF view, and the lean token handler's
 predictions/api/token_predict.py), so the two cannot drift apart."""
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from predictions.core.ticks import is_product_id
 
 
 class PredictView(APIView):
-    """Predict through DRF: the OpenAPI description, and every request the token fast path
+    """Predict through DRF: the OpenAPI description, and every request the lean token handler
     (predictions/api/token_predict.py, through volsite/token_api.py) leaves to Django's full
     handler (sessions, odd headers, other methods)."""
 
