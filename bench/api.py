@@ -111,6 +111,17 @@ print(json.dumps({"token": Token.objects.create(user=user).key, "sha256": mv.sha
             "check_rows": str(check_rows)}
 
 
+def stop_servers(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM every server (they drain), then kill whichever is still up after 20 s."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def wait_healthy(base: str, timeout: float = 180.0) -> None:  # a loaded machine starts slowly
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -220,13 +231,7 @@ def main() -> None:
                         results[(name, cell)] = run
         print_table(results, list(servers))
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_servers(procs)
         drop_database(db_name)
         if os.environ.get("BENCH_API_KEEP_LOGS") != "1":
             shutil.rmtree(workdir, ignore_errors=True)

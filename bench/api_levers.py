@@ -35,6 +35,7 @@ from bench.api import (
     free_port,
     prepare,
     scratch_database,
+    stop_servers,
     wait_healthy,
     wrk,
 )
@@ -125,13 +126,7 @@ def main() -> None:
                     f"{WORKERS} workers each (ratio: against the first row)",
                     ["lever", "req/s", "ratio", "p50 ms", "p99 ms", "non-2xx"], rows))
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_servers(procs)
         drop_database(db_name)
         if tree is not None:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT,

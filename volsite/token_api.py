@@ -21,7 +21,8 @@ What the full chain does for a plain token predict request, and where the lean h
 - request_started / request_finished: sent as Django's handler sends them (database
   connections are checked and closed by their usual receivers);
 - an unexpected exception: Django's response_for_exception (logged, got_request_exception,
-  the 500 page), counted like django-prometheus counts it;
+  the 500 page), counted like django-prometheus counts it; 4xx and 5xx answers logged on the
+  `django.request` logger as Django's handler logs them;
 - DRF's view: predictions/api/token_predict.py (same authentication, throttles, parser, answer
   and error bodies).
 
@@ -47,6 +48,7 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.urls import set_script_prefix
+from django.utils.log import log_response
 
 from monitoring import request_tally
 from predictions.api import token_predict
@@ -125,6 +127,9 @@ class TokenPredictHandler:
         headers = [*answer.headers, *((k, v) for k, v in security_headers(secure)
                                       if k.lower() not in present),
                    ("Content-Length", str(len(answer.body)))]
+        if answer.status >= 400 and not answer.raised:  # as Django's get_response logs them
+            log_response("%s: %s", responses.get(answer.status), request.path,
+                         response=HttpResponse(status=answer.status), request=request)
         request_tally.record(request_tally.Answered(
             answer.status, answer.variant, answer.rows, seconds,
             int(environ.get("CONTENT_LENGTH") or 0), len(answer.body), secure, time.time(),
@@ -139,10 +144,13 @@ class TokenPredictHandler:
             return token_predict.answer(request)
         except (OperationalError, InterfaceError) as exc:
             request_tally.count_exception(exc)
-            return _from_response(outage_response(request, exc))
+            response = outage_response(request, exc)
         except Exception as exc:  # noqa: BLE001 - answered as Django answers it: a logged 500
             request_tally.count_exception(exc)
-            return _from_response(response_for_exception(request, exc))
+            response = response_for_exception(request, exc)
+        log_response("%s: %s", response.reason_phrase, request.path, response=response,
+                     request=request)  # the 500 was logged already: this skips it
+        return _from_response(response)
 
 
 class TokenApiRouter:

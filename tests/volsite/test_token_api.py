@@ -150,3 +150,23 @@ def test_the_lean_answer_carries_the_full_chains_headers(token, model_version, f
     assert lean == full
     assert ("strict-transport-security" in lean) is secure
     assert int(answers[0].headers["content-length"]) == len(answers[0].content)
+
+
+@pytest.mark.parametrize("who", ["unknown", "invalid"])
+def test_the_lean_handler_logs_errors_as_djangos_handler_does(token, model_version,
+                                                              feature_names, caplog, who):
+    from django.core.handlers.wsgi import WSGIHandler
+
+    from volsite import wsgi
+
+    key = "0" * 40 if who == "unknown" else token
+    body = b'{"rows": []}' if who == "invalid" else body_of(feature_names)
+    logged = []
+    for app in (wsgi.application, WSGIHandler()):
+        caplog.clear()
+        with caplog.at_level("INFO", logger="django.request"):
+            wsgi_call("POST", "/api/v1/predict", body, application=app,
+                      headers={"Content-Type": "application/json", "Authorization": f"Token {key}"})
+        logged.append([(r.levelname, r.getMessage(), r.status_code) for r in caplog.records
+                       if r.name == "django.request"])
+    assert logged[0] == logged[1] and len(logged[0]) == 1
