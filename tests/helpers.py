@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db import connections
 from prometheus_client.parser import text_string_to_metric_families
 
 from predictions.core.ticks import format_timestamp
@@ -582,3 +583,11 @@ def served_history(version, X, names, labels, *, scores=None, start=None, step_s
                            matured_at=timezone.now()) for row, y in zip(created, labels)),
         batch_size=2000)
     return created
+
+
+def close_loop_connections() -> None:
+    """Close the test's ORM connections while Playwright's event loop still runs in this
+    thread: Django keeps connections opened under a running loop apart (asgiref's Local), so
+    a close after the loop has stopped does not see them, and one would outlive the test and
+    block dropping the test database at the end of the session."""
+    connections.close_all()

@@ -13,7 +13,7 @@ from django.db import connections
 from django.utils import timezone
 
 from tests.browser import chromium_context, chromium_path
-from tests.helpers import matured_rows, need
+from tests.helpers import close_loop_connections, matured_rows, need
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -75,7 +75,10 @@ def page(live_server, tmp_path, monkeypatch, staff_user):
             page.click("input[type=submit]")
             page.wait_for_url("**/admin/")
             page.base = live_server.url
-            yield page
+            try:
+                yield page
+            finally:
+                close_loop_connections()
     finally:
         connections.close_all()
 

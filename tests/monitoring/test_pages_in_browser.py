@@ -17,7 +17,7 @@ from django.db import connections
 from django.utils import timezone
 
 from tests.browser import chromium_context, chromium_path
-from tests.helpers import need
+from tests.helpers import close_loop_connections, need
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -73,12 +73,13 @@ def browser(live_server, tmp_path, monkeypatch):
             page.on("request", lambda r: seen.requests.append(r.url))
             page.on("response", lambda r: r.status >= 400 and seen.failed.append(
                 f"{r.status} {r.url}"))
-            yield seen
+            try:
+                yield seen
+            finally:
+                close_loop_connections()
     finally:
-        # The test's ORM connection was opened while Playwright's loop ran in this thread;
-        # Django's connection teardown does not see it, so close it here, or it outlives
-        # the test and blocks dropping the test database.
         connections.close_all()
+
 
 
 def log_in(browser: Browser, username: str, password: str = PASSWORD) -> None:
