@@ -361,7 +361,8 @@ def test_over_the_rate_it_answers_429_with_retry_after(callers, model_version, f
     assert 1 <= wait <= 60
     assert pinned(answer) == {**VIEW, "retry-after": str(wait)}
     assert answer.json() == error("throttled",
-                                  f"Request was throttled. Expected available in {wait} seconds.")
+                                  "Request was throttled. Expected available in "
+                                  f"{wait} second{'' if wait == 1 else 's'}.")  # DRF's ngettext
     moved = {k: v - before[k] for k, v in accounting("none", 429).items()}
     assert moved["requests"] == moved["errors"] == moved["rollup"] == 1
 

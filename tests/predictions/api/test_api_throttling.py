@@ -93,9 +93,14 @@ def _admit(pk: int) -> bool:
 
 @pytest.fixture
 def per_hour(settings, monkeypatch):
-    """Hour windows, so no test straddles a window edge; a clean process state."""
+    """Hour windows and a clock stopped mid-hour, so no test straddles a window edge; a clean
+    process state."""
+    import time
+
     from predictions.api import throttling
 
+    frozen = (int(time.time() // 3600) + 0.5) * 3600
+    monkeypatch.setattr(time, "time", lambda: frozen)
     throttling.forget_reservations()
     yield lambda n: settings.API_THROTTLE_RATES.update(predict=f"{n}/hour")
     throttling.forget_reservations()
