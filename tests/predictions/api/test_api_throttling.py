@@ -79,10 +79,11 @@ class _Request:
         self.user = type("U", (), {"pk": pk, "is_authenticated": True})()
 
 
-def _shared_count(pk: int, period: int = 60) -> int:
+def _shared_count_hour(pk: int) -> int:
+    """The shared count of a token's current hour window."""
     import time
 
-    return cache.get(f"throttle:predict:{pk}:{period}:{int(time.time() // period)}") or 0
+    return cache.get(f"throttle:predict:{pk}:3600:{int(time.time() // 3600)}") or 0
 
 
 def _admit(pk: int) -> bool:
@@ -104,10 +105,6 @@ def per_hour(settings, monkeypatch):
     throttling.forget_reservations()
     yield lambda n: settings.API_THROTTLE_RATES.update(predict=f"{n}/hour")
     throttling.forget_reservations()
-
-
-def _shared_count_hour(pk: int) -> int:
-    return _shared_count(pk, 3600)
 
 
 def test_a_process_touches_the_shared_count_once_per_block(per_hour, settings):
